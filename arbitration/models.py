@@ -1,0 +1,1 @@
+"""Judgments, violations and penalties arrive with the lifecycle issue."""

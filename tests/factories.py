@@ -1,0 +1,76 @@
+"""One place for factories, consistent across relations."""
+
+from datetime import UTC, datetime
+
+import factory
+from django.contrib.auth import get_user_model
+
+from merchants.models import JDBusinessLine, JDBusinessType, Membership, Platform, Store
+from tickets.models import Category, Policy, Ticket, TicketKind
+from tickets.services import ticket_compute_due_at
+
+# A fixed Tuesday, 10:00 Asia/Shanghai, for tests that don't care about the date.
+TUESDAY_10_SHANGHAI = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("pw-12345-xietong")
+
+
+class StoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Store
+
+    platform = Platform.TAOBAO
+    name = factory.Sequence(lambda n: f"Store {n}")
+    code = factory.Sequence(lambda n: f"S{n:05d}")
+
+    class Params:
+        jd = factory.Trait(
+            platform=Platform.JD,
+            jd_business_type=JDBusinessType.POP,
+            jd_business_line=JDBusinessLine.GENERAL,
+        )
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    store = factory.SubFactory(StoreFactory)
+    role = Membership.Role.OWNER
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    """A ticket as the intake service would open it (policy and due_at from the store)."""
+
+    class Meta:
+        model = Ticket
+
+    number = factory.Sequence(lambda n: f"T{n:08d}")
+    store = factory.SubFactory(StoreFactory)
+    kind = TicketKind.NORMAL
+    policy = factory.LazyAttribute(
+        lambda t: Policy.objects.get(platform=t.store.platform, kind=t.kind)
+    )
+    order_number = factory.Sequence(lambda n: f"O{n:010d}")
+    category = Category.OTHER
+    summary = "买家催发货"
+    consumer_name = "张三丰"
+    consumer_phone = "13812345678"
+    created_at = TUESDAY_10_SHANGHAI
+    due_at = factory.LazyAttribute(
+        lambda t: ticket_compute_due_at(policy=t.policy, created_at=t.created_at)
+    )
+    priority = factory.LazyAttribute(
+        lambda t: (
+            Ticket.PRIORITY_CRC if t.kind == TicketKind.CRC_HIGH_RISK else Ticket.PRIORITY_NORMAL
+        )
+    )

@@ -1,0 +1,392 @@
+"""Policies and calendars (the SLA as data), tickets and what hangs off them."""
+
+from datetime import date, time, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField
+
+from merchants.models import Platform, Store
+
+from . import sla
+
+
+class Clock(models.TextChoices):
+    CALENDAR = sla.CALENDAR, _("Calendar hours")
+    WORKING = sla.WORKING, _("Working hours")
+
+
+class TicketKind(models.TextChoices):
+    NORMAL = "normal", _("Normal")
+    # JD: CRC high-risk complaints, 4 working hours on a 09:00–19:00 clock (SPEC.md).
+    CRC_HIGH_RISK = "crc_high_risk", _("CRC high-risk complaint")
+
+
+class Category(models.TextChoices):
+    URGE_SHIPMENT = "urge_shipment", _("Urge shipment")
+    LOGISTICS = "logistics", _("Logistics problem")
+    REFUND_PROGRESS = "refund_progress", _("Refund progress")
+    QUALITY = "quality", _("Quality problem")
+    WRONG_OR_MISSING = "wrong_or_missing", _("Wrong or missing item")
+    INVOICE = "invoice", _("Invoice")
+    AFTER_SALES = "after_sales", _("After-sales service")
+    PRICE_PROTECTION = "price_protection", _("Price protection")
+    OTHER = "other", _("Other")
+
+
+class TicketState(models.TextChoices):
+    OPEN = "open", _("Open")
+    REPLIED = "replied", _("Replied")
+    ESCALATED = "escalated", _("Escalated")
+    JUDGED = "judged", _("Judged")
+    CLOSED = "closed", _("Closed")
+
+
+class WorkingCalendar(models.Model):
+    """The hours a working clock runs, in local time, with closed days and changed hours."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    timezone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    day_start = models.TimeField(_("working day starts"), default=time(9, 0))
+    day_end = models.TimeField(
+        _("working day ends"), default=time(19, 0), help_text=_("00:00 means midnight (24:00).")
+    )
+    weekdays = models.JSONField(
+        _("working weekdays"),
+        default=list,
+        help_text=_("Monday=0 … Sunday=6. JD's default works every day."),
+    )
+
+    class Meta:
+        verbose_name = _("working calendar")
+        verbose_name_plural = _("working calendars")
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if not isinstance(self.weekdays, list) or not all(
+            isinstance(d, int) and 0 <= d <= 6 for d in self.weekdays
+        ):
+            raise ValidationError({"weekdays": _("List weekdays as numbers 0 (Monday) to 6.")})
+        if self.day_end != time(0) and self.day_end <= self.day_start:
+            raise ValidationError({"day_end": _("The working day must end after it starts.")})
+
+    def to_schedule(self) -> sla.WorkingSchedule:
+        """The pure SLA clock's view of this calendar (one query for the exceptions)."""
+        from zoneinfo import ZoneInfo
+
+        closed: set[date] = set()
+        changed: dict[date, tuple[time, time]] = {}
+        for exc in self.exceptions.all():
+            if exc.closed:
+                closed.add(exc.date)
+            else:
+                changed[exc.date] = (exc.start, exc.end)
+        return sla.WorkingSchedule(
+            tz=ZoneInfo(self.timezone),
+            day_start=self.day_start,
+            day_end=self.day_end,
+            weekdays=frozenset(self.weekdays),
+            closed_days=frozenset(closed),
+            changed_hours=changed,
+        )
+
+
+class CalendarException(models.Model):
+    """A local date that is closed (e.g. Spring Festival) or works changed hours."""
+
+    calendar = models.ForeignKey(
+        WorkingCalendar, on_delete=models.CASCADE, related_name="exceptions"
+    )
+    date = models.DateField(_("date"))
+    closed = models.BooleanField(_("closed all day"), default=True)
+    start = models.TimeField(_("starts"), null=True, blank=True)
+    end = models.TimeField(_("ends"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("calendar exception")
+        verbose_name_plural = _("calendar exceptions")
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "date"], name="calendar_exception_unique"),
+            models.CheckConstraint(
+                condition=Q(closed=True) | Q(start__isnull=False, end__isnull=False),
+                name="calendar_exception_hours_when_open",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.calendar} {self.date}"
+
+
+class Policy(models.Model):
+    """How long a store has to reply, on which clock, and when to remind (ops-editable data)."""
+
+    platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices)
+    kind = models.CharField(_("ticket kind"), max_length=16, choices=TicketKind.choices)
+    window = models.DurationField(_("reply window"))
+    clock = models.CharField(_("clock"), max_length=16, choices=Clock.choices)
+    calendar = models.ForeignKey(
+        WorkingCalendar,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="policies",
+        verbose_name=_("working calendar"),
+    )
+    reminder_offsets_minutes = models.JSONField(
+        _("reminders (minutes before due)"),
+        default=list,
+        help_text=_("Working minutes for a working clock, e.g. [720, 120] or [60]."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("policy")
+        verbose_name_plural = _("policies")
+        ordering = ["platform", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "kind"], name="policy_unique_platform_kind"
+            ),
+            models.CheckConstraint(
+                condition=Q(clock="calendar") | Q(calendar__isnull=False),
+                name="policy_working_clock_has_calendar",
+            ),
+            models.CheckConstraint(
+                condition=Q(window__gt=timedelta(0)), name="policy_window_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_platform_display()} / {self.get_kind_display()}: {self.window}"
+
+    def clean(self):
+        offsets = self.reminder_offsets_minutes
+        if not isinstance(offsets, list) or not all(isinstance(m, int) and m > 0 for m in offsets):
+            raise ValidationError(
+                {"reminder_offsets_minutes": _("List whole minutes greater than zero.")}
+            )
+        if self.window and any(timedelta(minutes=m) >= self.window for m in offsets):
+            raise ValidationError(
+                {"reminder_offsets_minutes": _("Each reminder must fall inside the window.")}
+            )
+
+    @property
+    def reminder_offsets(self) -> list[timedelta]:
+        return [timedelta(minutes=m) for m in sorted(self.reminder_offsets_minutes, reverse=True)]
+
+    def schedule(self) -> sla.WorkingSchedule | None:
+        return self.calendar.to_schedule() if self.calendar_id else None
+
+
+def mask_phone(value: str) -> str:
+    """138****5678: the shape merchants see; the full number is for platform staff."""
+    if len(value) <= 7:
+        return value[:1] + "*" * max(len(value) - 1, 0)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def mask_name(value: str) -> str:
+    """张**: keep the family name only."""
+    return value[:1] + "*" * (len(value) - 1) if value else ""
+
+
+class Ticket(ConcurrentTransitionMixin, models.Model):
+    # CRC high-risk tickets sort first everywhere (JD priority routing, SPEC.md).
+    PRIORITY_CRC = 10
+    PRIORITY_NORMAL = 0
+
+    number = models.CharField(_("platform ticket number"), max_length=64, unique=True)
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("store")
+    )
+    policy = models.ForeignKey(
+        Policy, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("policy")
+    )
+    order_number = models.CharField(_("order number"), max_length=64)
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=TicketKind.choices, default=TicketKind.NORMAL
+    )
+    worry_free = models.BooleanField(
+        _("worry-free purchase (无忧购)"),
+        default=False,
+        help_text=_("Skips judgment and follows its own compensation standard."),
+    )
+    category = models.CharField(
+        _("category"), max_length=32, choices=Category.choices, default=Category.OTHER
+    )
+    summary = models.TextField(_("summary"))
+    consumer_name = models.CharField(_("consumer name"), max_length=100, blank=True)
+    consumer_phone = models.CharField(_("consumer phone"), max_length=32, blank=True)
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+    due_at = models.DateTimeField(_("due at"))
+    state = FSMField(
+        _("state"),
+        max_length=16,
+        choices=TicketState.choices,
+        default=TicketState.OPEN,
+        protected=True,
+    )
+    priority = models.PositiveSmallIntegerField(_("priority"), default=PRIORITY_NORMAL)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
+        ordering = ["-priority", "due_at"]
+        indexes = [
+            # The inbox: a store's tickets by state, soonest due first.
+            models.Index(fields=["store", "state", "due_at"], name="ticket_store_state_due"),
+            # The sweeps: any state's tickets by deadline ("open and due_at < now").
+            models.Index(fields=["state", "due_at"], name="ticket_state_due"),
+            models.Index(fields=["order_number"], name="ticket_order_number"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(due_at__gte=models.F("created_at")), name="ticket_due_after_created"
+            ),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def consumer_name_masked(self) -> str:
+        return mask_name(self.consumer_name)
+
+    @property
+    def consumer_phone_masked(self) -> str:
+        return mask_phone(self.consumer_phone)
+
+    @property
+    def is_crc(self) -> bool:
+        return self.kind == TicketKind.CRC_HIGH_RISK
+
+
+class ContactChannel(models.TextChoices):
+    WANGWANG = "wangwang", _("Wangwang / chat")
+    PHONE = "phone", _("Phone")
+    SMS = "sms", _("SMS")
+    OTHER = "other", _("Other")
+
+
+def evidence_upload_to(instance: "Evidence", filename: str) -> str:
+    # Files are named by content hash: a stored name never carries user input.
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"evidence/{instance.ticket_id}/{instance.sha256}.{suffix[:8]}"
+
+
+class Evidence(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="evidence")
+    file = models.FileField(_("file"), upload_to=evidence_upload_to, max_length=255)
+    original_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    content_type = models.CharField(_("content type"), max_length=100)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"))
+
+    class Meta:
+        verbose_name = _("evidence")
+        verbose_name_plural = _("evidence")
+        ordering = ["uploaded_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "sha256"], name="evidence_unique_per_ticket")
+        ]
+
+    def __str__(self):
+        return self.original_name
+
+
+class ContactAttempt(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="contacts")
+    channel = models.CharField(_("channel"), max_length=16, choices=ContactChannel.choices)
+    attempted_at = models.DateTimeField(_("attempted at"))
+    note = models.TextField(_("note"), blank=True)
+    proof = models.ForeignKey(
+        Evidence, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The seed: a contact made before the ticket was created does not count.
+    counts = models.BooleanField(_("counts"), default=True)
+    logged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    logged_at = models.DateTimeField(_("logged at"))
+
+    class Meta:
+        verbose_name = _("contact attempt")
+        verbose_name_plural = _("contact attempts")
+        ordering = ["attempted_at"]
+
+    def __str__(self):
+        return f"{self.ticket} {self.get_channel_display()} {self.attempted_at:%Y-%m-%d %H:%M}"
+
+
+class Reply(models.Model):
+    """The merchant's answer to a ticket (回单): one per ticket."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="reply")
+    outcome = models.CharField(_("outcome"), max_length=32)
+    settles = models.BooleanField(_("settled with the consumer"))
+    remark = models.TextField(_("remark"), blank=True)
+    agreed_at = models.DateTimeField(_("agreement reached at"), null=True, blank=True)
+    replied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    replied_at = models.DateTimeField(_("replied at"))
+
+    class Meta:
+        verbose_name = _("reply")
+        verbose_name_plural = _("replies")
+
+    def __str__(self):
+        return f"{self.ticket}: {self.outcome}"
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class TicketEvent(models.Model):
+    """The audit trail: written by services in the same transaction as the change; never edited."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(_("action"), max_length=32)
+    from_state = models.CharField(_("from"), max_length=16, blank=True)
+    to_state = models.CharField(_("to"), max_length=16, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty when the system acted (the deadline sweep)."),
+    )
+    at = models.DateTimeField(_("at"))
+    reason = models.TextField(_("reason"), blank=True)
+    payload = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("ticket event")
+        verbose_name_plural = _("ticket events")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["ticket", "at"], name="ticket_event_ticket_at")]
+
+    def __str__(self):
+        return f"{self.ticket_id} {self.action} {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise AppendOnlyError("Ticket events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Ticket events are append-only.")
