@@ -1,7 +1,7 @@
 """Store rules. Refusals raise ValidationError with a code, so every caller
 (admin, API, dashboard) shows the same plain message."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
 
 from .models import JD_EXCLUDED_LINES, Platform, Store
@@ -26,3 +26,17 @@ def store_check_ticket_eligibility(*, store: Store) -> None:
     reason = store_ticket_ineligibility(store=store)
     if reason:
         raise ValidationError(reason, code="store_ineligible")
+
+
+def store_user_is_member(*, user, store: Store) -> bool:
+    return (
+        user is not None
+        and user.is_authenticated
+        and store.memberships.filter(user_id=user.pk).exists()
+    )
+
+
+def store_check_member(*, user, store: Store) -> None:
+    """Merchant actions need a membership of the ticket's store; views turn this into a 404."""
+    if not store_user_is_member(user=user, store=store):
+        raise PermissionDenied(_("You do not act for store %(store)s.") % {"store": store.code})

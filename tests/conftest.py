@@ -61,3 +61,9 @@ def _media_in_tmp(settings, tmp_path):
 def _english_messages(settings):
     # Assertions read service errors in English; zh-hans is covered by its own tests.
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness is for attackers, not for the test suite.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -74,3 +74,12 @@ class TicketFactory(factory.django.DjangoModelFactory):
             Ticket.PRIORITY_CRC if t.kind == TicketKind.CRC_HIGH_RISK else Ticket.PRIORITY_NORMAL
         )
     )
+
+
+def staff_user(role: str, username: str | None = None):
+    """A platform staff user in one of the role groups (cs_agent, arbitrator, ops)."""
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(username=username or f"{role}-staff", is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user

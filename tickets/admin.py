@@ -1,19 +1,40 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Case, Value, When
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+
+from arbitration.forms import (
+    EscalateForm,
+    ExemptionDecisionForm,
+    add_service_error,
+    error_text,
+)
+from arbitration.models import VIOLATION_POINTS, Severity
+from arbitration.services import evidence_mark_forged, exemption_grant, exemption_reject
 
 from .models import (
     CalendarException,
     ContactAttempt,
     Evidence,
+    ExemptionRequest,
     Policy,
     Reply,
+    ReplyOption,
     Ticket,
     TicketEvent,
     TicketState,
     WorkingCalendar,
 )
 from .selectors import format_remaining, ticket_clock_paused, ticket_remaining, tickets_with_clock
+from .services import ticket_confirm, ticket_escalate
 
 
 class CalendarExceptionInline(admin.TabularInline):
@@ -40,6 +61,26 @@ class PolicyAdmin(admin.ModelAdmin):
     ]
     list_filter = ["platform", "kind", "clock", "is_active"]
     list_select_related = ["calendar"]
+
+
+@admin.register(ReplyOption)
+class ReplyOptionAdmin(admin.ModelAdmin):
+    list_display = [
+        "platform",
+        "label",
+        "label_en",
+        "settles",
+        "escalates",
+        "free_text",
+        "requires_remark",
+        "requires_agreed_at",
+        "requires_evidence",
+        "min_contact_attempts",
+        "position",
+        "is_active",
+    ]
+    list_filter = ["platform", "settles", "escalates", "is_active"]
+    list_editable = ["position", "is_active"]
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -90,7 +131,7 @@ class EvidenceInline(ReadOnlyInline):
 
 class ReplyInline(ReadOnlyInline):
     model = Reply
-    fields = ["outcome", "settles", "remark", "agreed_at", "replied_by", "replied_at"]
+    fields = ["option", "settles", "remark", "agreed_at", "replied_by", "replied_at"]
     readonly_fields = fields
 
 
@@ -114,9 +155,85 @@ class TicketAdmin(admin.ModelAdmin):
     readonly_fields = ["state", "created_at", "due_at", "policy", "priority", "updated_at"]
     raw_id_fields = ["store"]
     inlines = [ReplyInline, ContactAttemptInline, EvidenceInline, TicketEventInline]
+    actions = ["confirm_selected"]
 
     def get_queryset(self, request):
         return tickets_with_clock(super().get_queryset(request))
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<int:object_id>/escalate/",
+                self.admin_site.admin_view(self.escalate_view),
+                name="{}_{}_escalate".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def has_confirm_permission(self, request) -> bool:
+        return request.user.has_perm("tickets.confirm_ticket")
+
+    @admin.action(description=_("Confirm selected replies"), permissions=["confirm"])
+    def confirm_selected(self, request, queryset):
+        confirmed = 0
+        # One service call (and one short transaction) per ticket: a refusal on one
+        # ticket leaves the others confirmed.
+        for ticket in queryset.order_by("pk"):
+            try:
+                ticket_confirm(ticket=ticket, user=request.user)
+            except (ValidationError, PermissionDenied) as error:
+                messages.error(request, f"{ticket.number}: {error_text(error)}")
+            else:
+                self.log_change(request, ticket, gettext("Confirmed the reply; ticket closed."))
+                confirmed += 1
+        if confirmed:
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)d ticket confirmed and closed.",
+                    "%(count)d tickets confirmed and closed.",
+                    confirmed,
+                )
+                % {"count": confirmed},
+            )
+
+    def escalate_view(self, request, object_id: int):
+        """CS sends a ticket to platform intervention when the consumer objects."""
+        if not request.user.has_perm("tickets.escalate_ticket"):
+            raise PermissionDenied
+        ticket = get_object_or_404(Ticket.objects.select_related("store"), pk=object_id)
+        change_url = reverse(
+            f"{self.admin_site.name}:tickets_ticket_change",
+            args=[ticket.pk],
+            current_app=self.admin_site.name,
+        )
+        if request.method == "POST":
+            form = EscalateForm(request.POST)
+            if form.is_valid():
+                try:
+                    ticket_escalate(
+                        ticket=ticket, user=request.user, reason=form.cleaned_data["reason"]
+                    )
+                except (ValidationError, PermissionDenied) as error:
+                    add_service_error(form, error)
+                else:
+                    done = gettext("Escalated to platform intervention.")
+                    self.log_change(request, ticket, done)
+                    messages.success(request, f"{ticket.number}: {done}")
+                    return redirect(change_url)
+        else:
+            form = EscalateForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Escalate ticket %(number)s") % {"number": ticket.number},
+            "original": ticket,
+            "change_url": change_url,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/tickets/ticket/escalate.html", context)
 
     def has_add_permission(self, request):
         # Tickets are opened through the intake service (API or dashboard), never by hand here.
@@ -133,12 +250,8 @@ class TicketAdmin(admin.ModelAdmin):
         return text
 
 
-@admin.register(TicketEvent)
-class TicketEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "ticket", "action", "from_state", "to_state", "actor", "reason"]
-    list_filter = ["action", "to_state"]
-    search_fields = ["ticket__number"]
-    list_select_related = ["ticket", "actor"]
+class ServiceWrittenAdmin(admin.ModelAdmin):
+    """Rows written only by the services: staff read them, never add, edit or delete here."""
 
     def has_add_permission(self, request):
         return False
@@ -150,8 +263,16 @@ class TicketEventAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(TicketEvent)
+class TicketEventAdmin(ServiceWrittenAdmin):
+    list_display = ["at", "ticket", "action", "from_state", "to_state", "actor", "reason"]
+    list_filter = ["action", "to_state"]
+    search_fields = ["ticket__number"]
+    list_select_related = ["ticket", "actor"]
+
+
 @admin.register(ContactAttempt)
-class ContactAttemptAdmin(admin.ModelAdmin):
+class ContactAttemptAdmin(ServiceWrittenAdmin):
     list_display = ["ticket", "channel", "attempted_at", "counts", "logged_by"]
     list_filter = ["channel", "counts"]
     search_fields = ["ticket__number"]
@@ -161,18 +282,224 @@ class ContactAttemptAdmin(admin.ModelAdmin):
 
 @admin.register(Evidence)
 class EvidenceAdmin(admin.ModelAdmin):
-    list_display = ["original_name", "ticket", "content_type", "size", "uploaded_at"]
+    list_display = [
+        "original_name",
+        "ticket",
+        "content_type",
+        "size",
+        "uploaded_at",
+        "forged",
+        "download_link",
+    ]
     search_fields = ["ticket__number", "sha256"]
-    list_select_related = ["ticket"]
+    # "forgery" is arbitration.Violation.evidence's reverse one-to-one: no query per row.
+    list_select_related = ["ticket", "forgery"]
     readonly_fields = ["sha256", "size", "content_type", "uploaded_by", "uploaded_at"]
+    actions = ["mark_forged_general", "mark_forged_serious"]
+
+    def has_add_permission(self, request):
+        # Evidence arrives through evidence_upload (content-type and size checks, SHA-256).
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # What a store submitted as proof is not edited afterwards.
+        return False
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<int:object_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="{}_{}_download".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description=_("forged"), boolean=True)
+    def forged(self, obj: Evidence) -> bool:
+        return hasattr(obj, "forgery")
+
+    @admin.display(description=pgettext_lazy("evidence column", "file"))
+    def download_link(self, obj: Evidence):
+        url = reverse(
+            f"{self.admin_site.name}:tickets_evidence_download",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
+        return format_html('<a href="{}">{}</a>', url, _("Download"))
+
+    def download_view(self, request, object_id: int):
+        """Evidence files are never served from MEDIA_URL; staff download them here."""
+        if not request.user.has_perm("tickets.view_evidence"):
+            raise PermissionDenied
+        item = get_object_or_404(Evidence, pk=object_id)
+        try:
+            handle = item.file.open("rb")
+        except FileNotFoundError:
+            raise Http404(gettext("The evidence file is missing from storage.")) from None
+        return FileResponse(
+            handle,
+            as_attachment=True,
+            filename=item.original_name,
+            content_type=item.content_type,
+        )
+
+    def has_mark_forged_permission(self, request) -> bool:
+        return request.user.has_perm("tickets.mark_evidence_forged")
+
+    @admin.action(
+        description=_("Mark forged: general violation (12 points)"), permissions=["mark_forged"]
+    )
+    def mark_forged_general(self, request, queryset):
+        self._mark_forged(request, queryset, Severity.GENERAL)
+
+    @admin.action(
+        description=_("Mark forged: serious violation (48 points)"), permissions=["mark_forged"]
+    )
+    def mark_forged_serious(self, request, queryset):
+        self._mark_forged(request, queryset, Severity.SERIOUS)
+
+    def _mark_forged(self, request, queryset, severity: Severity) -> None:
+        marked = 0
+        for item in queryset.select_related("ticket").order_by("pk"):
+            try:
+                evidence_mark_forged(evidence=item, user=request.user, severity=severity)
+            except (ValidationError, PermissionDenied) as error:
+                messages.error(
+                    request,
+                    gettext("%(name)s (ticket %(ticket)s): %(error)s")
+                    % {
+                        "name": item.original_name,
+                        "ticket": item.ticket,
+                        "error": error_text(error),
+                    },
+                )
+            else:
+                self.log_change(
+                    request,
+                    item,
+                    gettext("Marked forged: %(severity)s, %(points)d points.")
+                    % {"severity": severity.label, "points": VIOLATION_POINTS[severity]},
+                )
+                marked += 1
+        if marked:
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)d evidence file marked forged: %(points)d points each.",
+                    "%(count)d evidence files marked forged: %(points)d points each.",
+                    marked,
+                )
+                % {"count": marked, "points": VIOLATION_POINTS[severity]},
+            )
 
 
 @admin.register(Reply)
-class ReplyAdmin(admin.ModelAdmin):
-    list_display = ["ticket", "outcome", "settles", "replied_by", "replied_at"]
-    list_filter = ["outcome", "settles"]
+class ReplyAdmin(ServiceWrittenAdmin):
+    list_display = ["ticket", "option", "settles", "replied_by", "replied_at"]
+    list_filter = ["option", "settles"]
     search_fields = ["ticket__number"]
     list_select_related = ["ticket", "replied_by"]
 
-    def has_change_permission(self, request, obj=None):
-        return False
+
+@admin.register(ExemptionRequest)
+class ExemptionRequestAdmin(ServiceWrittenAdmin):
+    """Ops decide exemption requests (JD 免责申请) through the Decide view; a grant extends
+    the ticket's due_at. Merchants file them; nobody adds or edits them here."""
+
+    list_display = [
+        "ticket",
+        "store",
+        "requested_minutes",
+        "short_reason",
+        "status",
+        "requested_at",
+        "decide_link",
+    ]
+    list_filter = ["status"]
+    search_fields = ["ticket__number"]
+    list_select_related = ["ticket__store"]
+    # Pending first (they wait for ops), then the oldest request first.
+    ordering = [
+        Case(When(status=ExemptionRequest.Status.PENDING, then=Value(0)), default=Value(1)),
+        "requested_at",
+        "pk",
+    ]
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<int:object_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="{}_{}_decide".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description=_("store"), ordering="ticket__store__name")
+    def store(self, obj: ExemptionRequest):
+        return obj.ticket.store
+
+    @admin.display(description=_("reason"))
+    def short_reason(self, obj: ExemptionRequest) -> str:
+        return Truncator(obj.reason).chars(60)
+
+    @admin.display(description=pgettext_lazy("exemption column", "decide"))
+    def decide_link(self, obj: ExemptionRequest):
+        if obj.status != ExemptionRequest.Status.PENDING:
+            return "—"
+        url = reverse(
+            f"{self.admin_site.name}:tickets_exemptionrequest_decide",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Decide"))
+
+    def decide_view(self, request, object_id: int):
+        if not request.user.has_perm("tickets.decide_exemption"):
+            raise PermissionDenied
+        exemption = get_object_or_404(
+            ExemptionRequest.objects.select_related("ticket__store", "requested_by"), pk=object_id
+        )
+        if request.method == "POST":
+            form = ExemptionDecisionForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    if data["decision"] == ExemptionDecisionForm.GRANT:
+                        exemption = exemption_grant(
+                            request=exemption,
+                            user=request.user,
+                            minutes=data["minutes"],
+                            note=data["note"],
+                        )
+                        done = gettext("Granted %(minutes)d minutes.") % {
+                            "minutes": exemption.granted_minutes
+                        }
+                    else:
+                        exemption = exemption_reject(
+                            request=exemption, user=request.user, note=data["note"]
+                        )
+                        done = gettext("Rejected.")
+                except (ValidationError, PermissionDenied) as error:
+                    add_service_error(form, error)
+                else:
+                    self.log_change(request, exemption, done)
+                    messages.success(request, f"{exemption.ticket}: {done}")
+                    return redirect(f"{self.admin_site.name}:tickets_exemptionrequest_changelist")
+        else:
+            form = ExemptionDecisionForm(initial={"minutes": exemption.requested_minutes})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Decide exemption request for ticket %(number)s")
+            % {"number": exemption.ticket.number},
+            "exemption": exemption,
+            "ticket": exemption.ticket,
+            "pending": exemption.status == ExemptionRequest.Status.PENDING,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/tickets/exemptionrequest/decide.html", context)

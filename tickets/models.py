@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from merchants.models import Platform, Store
 
@@ -234,12 +234,22 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         protected=True,
     )
     priority = models.PositiveSmallIntegerField(_("priority"), default=PRIORITY_NORMAL)
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("ticket")
         verbose_name_plural = _("tickets")
         ordering = ["-priority", "due_at"]
+        permissions = [
+            ("confirm_ticket", _("Can confirm a settled reply")),
+            ("escalate_ticket", _("Can escalate a ticket to platform intervention")),
+            ("judge_ticket", _("Can judge an escalated ticket")),
+            ("compensate_ticket", _("Can close a worry-free ticket with compensation")),
+            ("mark_evidence_forged", _("Can mark evidence forged")),
+            ("decide_exemption", _("Can grant or reject an exemption request")),
+            ("use_intake_api", _("Can open tickets through the intake API")),
+        ]
         indexes = [
             # The inbox: a store's tickets by state, soonest due first.
             models.Index(fields=["store", "state", "due_at"], name="ticket_store_state_due"),
@@ -267,6 +277,42 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     @property
     def is_crc(self) -> bool:
         return self.kind == TicketKind.CRC_HIGH_RISK
+
+    # Transitions change the state only. The services lock the row, check who may
+    # act and when, call the transition, save and write the event in one transaction.
+
+    @transition(field=state, source=TicketState.OPEN, target=TicketState.REPLIED)
+    def reply(self):
+        pass
+
+    @transition(field=state, source=TicketState.REPLIED, target=TicketState.CLOSED)
+    def confirm(self):
+        pass
+
+    @transition(
+        field=state, source=[TicketState.OPEN, TicketState.REPLIED], target=TicketState.ESCALATED
+    )
+    def escalate(self):
+        pass
+
+    # Worry-free (无忧购) orders skip judgment and follow their own compensation (SPEC.md).
+    @transition(
+        field=state,
+        source=TicketState.ESCALATED,
+        target=TicketState.JUDGED,
+        conditions=[lambda ticket: not ticket.worry_free],
+    )
+    def judge(self):
+        pass
+
+    @transition(
+        field=state,
+        source=TicketState.ESCALATED,
+        target=TicketState.CLOSED,
+        conditions=[lambda ticket: ticket.worry_free],
+    )
+    def compensate(self):
+        pass
 
 
 class ContactChannel(models.TextChoices):
@@ -330,11 +376,62 @@ class ContactAttempt(models.Model):
         return f"{self.ticket} {self.get_channel_display()} {self.attempted_at:%Y-%m-%d %H:%M}"
 
 
+class ReplyOption(models.Model):
+    """A preset reply outcome (回单选项) of one platform, and what it requires.
+
+    Ops edit these as data, the way WeChat Shop's ticket API flags
+    is_must_description / is_must_confer_time per option (SPEC.md).
+    """
+
+    platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices)
+    code = models.SlugField(_("code"), max_length=32)
+    label = models.CharField(_("label (Chinese)"), max_length=100)
+    label_en = models.CharField(_("label (English)"), max_length=100)
+    settles = models.BooleanField(
+        _("settles the dispute"), help_text=_("A settled reply waits for CS to confirm it.")
+    )
+    escalates = models.BooleanField(
+        _("escalates at once"), default=False, help_text=_("Not settled: platform intervenes.")
+    )
+    free_text = models.BooleanField(
+        _("free-text reply"), default=False, help_text=_("JD: when no preset fits.")
+    )
+    requires_remark = models.BooleanField(_("requires a description"), default=False)
+    requires_agreed_at = models.BooleanField(
+        _("requires the time agreement was reached"), default=False
+    )
+    requires_evidence = models.BooleanField(_("requires evidence"), default=False)
+    min_contact_attempts = models.PositiveSmallIntegerField(
+        _("minimum contact attempts"),
+        default=1,
+        help_text=_("Counting attempts only: those made after the ticket was created."),
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("reply option")
+        verbose_name_plural = _("reply options")
+        ordering = ["platform", "position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "code"], name="reply_option_unique_code"),
+            models.CheckConstraint(
+                condition=~Q(settles=True, escalates=True),
+                name="reply_option_settles_xor_escalates",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_platform_display()}: {self.label}"
+
+
 class Reply(models.Model):
     """The merchant's answer to a ticket (回单): one per ticket."""
 
-    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="reply")
-    outcome = models.CharField(_("outcome"), max_length=32)
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="merchant_reply")
+    option = models.ForeignKey(
+        ReplyOption, on_delete=models.PROTECT, related_name="replies", verbose_name=_("outcome")
+    )
     settles = models.BooleanField(_("settled with the consumer"))
     remark = models.TextField(_("remark"), blank=True)
     agreed_at = models.DateTimeField(_("agreement reached at"), null=True, blank=True)
@@ -348,7 +445,69 @@ class Reply(models.Model):
         verbose_name_plural = _("replies")
 
     def __str__(self):
-        return f"{self.ticket}: {self.outcome}"
+        return f"{self.ticket}: {self.option.code}"
+
+
+class ExemptionRequest(models.Model):
+    """A store hit by an outage asks ops for more time (JD 免责申请); a grant extends due_at."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        GRANTED = "granted", _("Granted")
+        REJECTED = "rejected", _("Rejected")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="exemptions")
+    reason = models.TextField(_("reason"))
+    requested_minutes = models.PositiveIntegerField(_("extension asked (minutes)"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    granted_minutes = models.PositiveIntegerField(
+        _("extension granted (minutes)"), null=True, blank=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+
+    class Meta:
+        verbose_name = _("exemption request")
+        verbose_name_plural = _("exemption requests")
+        ordering = ["requested_at"]
+        constraints = [
+            # One pending request per ticket: ops answer it before another is filed.
+            models.UniqueConstraint(
+                fields=["ticket"], condition=Q(status="pending"), name="exemption_one_pending"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.ticket} +{self.requested_minutes} min ({self.get_status_display()})"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the platform CS system's service account; only its hash is kept."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self):
+        return f"{self.name} ({self.user})"
 
 
 class AppendOnlyError(Exception):

@@ -4,19 +4,38 @@ Refusals raise django.core.exceptions.ValidationError with a ``code`` so the
 admin, the API and the dashboard all show the same plain message.
 """
 
-from datetime import datetime
+import hashlib
+import secrets
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from merchants.models import Platform, Store
-from merchants.services import store_check_ticket_eligibility
+from merchants.services import store_check_member, store_check_ticket_eligibility
 
+from . import evidence as evidence_files
 from . import sla
-from .models import Category, Policy, Ticket, TicketEvent, TicketKind, TicketState
+from .models import (
+    ApiToken,
+    Category,
+    ContactAttempt,
+    ContactChannel,
+    Evidence,
+    ExemptionRequest,
+    Policy,
+    Reply,
+    ReplyOption,
+    Ticket,
+    TicketEvent,
+    TicketKind,
+    TicketState,
+)
 
 
 def policy_for(*, platform: str, kind: str) -> Policy:
@@ -118,3 +137,492 @@ def _same_ticket_or_conflict(ticket: Ticket, *, store: Store) -> Ticket:
             code="number_conflict",
         )
     return ticket
+
+
+def field_error(field: str, message: str, *, code: str) -> ValidationError:
+    """A refusal tied to one input field, keeping its code (forms show it by the field)."""
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
+# --- shared mechanics of every state change -------------------------------------------
+
+
+def ticket_lock(*, ticket: Ticket) -> Ticket:
+    """The ticket row, re-read under a row lock (call inside transaction.atomic).
+
+    Every service that changes a ticket takes this lock first, so a merchant's
+    reply and the deadline sweep (or two staff) serialise: the second one sees
+    the first one's state and is refused, never both applied.
+    """
+    return Ticket.objects.select_for_update().select_related("store", "policy").get(pk=ticket.pk)
+
+
+def ticket_event_write(
+    *,
+    ticket: Ticket,
+    action: str,
+    actor: AbstractBaseUser | None,
+    at: datetime,
+    from_state: str = "",
+    to_state: str = "",
+    reason: str = "",
+    payload: dict | None = None,
+) -> TicketEvent:
+    return TicketEvent.objects.create(
+        ticket=ticket,
+        action=action,
+        actor=actor,
+        at=at,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
+        payload=payload or {},
+    )
+
+
+def _transition(
+    ticket: Ticket,
+    name: str,
+    *,
+    actor: AbstractBaseUser | None,
+    now: datetime,
+    action: str,
+    reason: str = "",
+    payload: dict | None = None,
+) -> TicketEvent:
+    """Fire transition ``name`` on a locked ticket, save it and record the event."""
+    from_state = ticket.state
+    getattr(ticket, name)()
+    ticket.save()
+    return ticket_event_write(
+        ticket=ticket,
+        action=action,
+        actor=actor,
+        at=now,
+        from_state=from_state,
+        to_state=ticket.state,
+        reason=reason,
+        payload=payload,
+    )
+
+
+def _require_state(ticket: Ticket, *states: str) -> None:
+    if ticket.state not in states:
+        raise ValidationError(
+            _("Ticket %(number)s is %(state)s; this needs it %(needed)s.")
+            % {
+                "number": ticket.number,
+                "state": TicketState(ticket.state).label,
+                "needed": " / ".join(str(TicketState(s).label) for s in states),
+            },
+            code="wrong_state",
+        )
+
+
+def _require_perm(user: AbstractBaseUser | None, perm: str) -> None:
+    if user is None or not user.is_active or not user.has_perm(perm):
+        raise PermissionDenied(_("You are not allowed to do this."))
+
+
+# Tickets on which merchants may still add contacts and evidence.
+WORKABLE_STATES = (TicketState.OPEN, TicketState.REPLIED, TicketState.ESCALATED)
+
+
+# --- contact attempts -------------------------------------------------------------------
+
+
+def contact_log(
+    *,
+    ticket: Ticket,
+    user: AbstractBaseUser,
+    channel: str,
+    attempted_at: datetime,
+    note: str = "",
+    proof: Evidence | None = None,
+    now: datetime | None = None,
+) -> ContactAttempt:
+    """Record an attempt to reach the consumer.
+
+    An attempt dated before the ticket was created is kept but flagged: it does
+    not count toward a reply (the Taobao seed says so explicitly).
+    """
+    now = now or timezone.now()
+    if channel not in ContactChannel.values:
+        raise field_error("channel", _("Choose a contact channel."), code="channel")
+    if timezone.is_naive(attempted_at):
+        raise field_error("attempted_at", _("Give the time with its time zone."), code="naive")
+    # A few minutes of clock skew between the merchant's device and the server are fine.
+    if attempted_at > now + timedelta(minutes=5):
+        raise field_error(
+            "attempted_at", _("A contact attempt cannot be in the future."), code="future"
+        )
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=ticket)
+        store_check_member(user=user, store=ticket.store)
+        _require_state(ticket, *WORKABLE_STATES)
+        if proof is not None and proof.ticket_id != ticket.pk:
+            raise field_error("proof", _("The proof file belongs to another ticket."), code="proof")
+        counts = attempted_at >= ticket.created_at
+        contact = ContactAttempt.objects.create(
+            ticket=ticket,
+            channel=channel,
+            attempted_at=attempted_at,
+            note=note.strip(),
+            proof=proof,
+            counts=counts,
+            logged_by=user,
+            logged_at=now,
+        )
+        ticket_event_write(
+            ticket=ticket,
+            action="contact_logged",
+            actor=user,
+            at=now,
+            reason="" if counts else _("Made before the ticket was created: does not count."),
+            payload={
+                "contact": contact.pk,
+                "channel": channel,
+                "attempted_at": attempted_at.isoformat(),
+                "counts": counts,
+            },
+        )
+    return contact
+
+
+# --- evidence -------------------------------------------------------------------------
+
+
+def evidence_upload(
+    *,
+    ticket: Ticket,
+    user: AbstractBaseUser,
+    upload: UploadedFile,
+    now: datetime | None = None,
+) -> Evidence:
+    """Store an evidence file after checking its size and its *content* type.
+
+    Refused files leave neither a row nor a stored file behind.
+    """
+    now = now or timezone.now()
+    max_bytes = settings.EVIDENCE_MAX_BYTES
+    if upload.size is None or upload.size == 0:
+        raise field_error("file", _("The file is empty."), code="empty")
+    if upload.size > max_bytes:
+        raise field_error(
+            "file",
+            _("The file is %(size).1f MB; the limit is %(limit).0f MB.")
+            % {"size": upload.size / 2**20, "limit": max_bytes / 2**20},
+            code="too_large",
+        )
+    upload.seek(0)
+    kind = evidence_files.sniff_file_kind(upload.read(evidence_files.SNIFF_BYTES))
+    original_name = evidence_files.sanitize_filename(upload.name or "")
+    if kind is None:
+        raise field_error(
+            "file",
+            _("Only images, PDF, audio recordings and plain text or CSV are accepted."),
+            code="unsupported_type",
+        )
+    if not evidence_files.name_matches_kind(original_name, kind):
+        raise field_error(
+            "file",
+            _("The file is named %(name)s but its content is %(type)s.")
+            % {"name": original_name, "type": kind.content_type},
+            code="disguised",
+        )
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    sha256 = digest.hexdigest()
+
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=ticket)
+        store_check_member(user=user, store=ticket.store)
+        _require_state(ticket, *WORKABLE_STATES)
+        if ticket.evidence.filter(sha256=sha256).exists():
+            raise field_error(
+                "file", _("This file is already attached to the ticket."), code="duplicate"
+            )
+        item = Evidence(
+            ticket=ticket,
+            original_name=original_name,
+            sha256=sha256,
+            size=upload.size,
+            content_type=kind.content_type,
+            uploaded_by=user,
+            uploaded_at=now,
+        )
+        upload.seek(0)
+        item.file.save(f"evidence.{kind.extension}", upload, save=False)
+        # If the rows cannot be written, take the stored file back out.
+        try:
+            item.save()
+            ticket_event_write(
+                ticket=ticket,
+                action="evidence_uploaded",
+                actor=user,
+                at=now,
+                payload={"evidence": item.pk, "name": original_name, "sha256": sha256},
+            )
+        except Exception:
+            item.file.delete(save=False)
+            raise
+    return item
+
+
+# --- the reply ------------------------------------------------------------------------
+
+
+def reply_options_for(*, platform: str):
+    return ReplyOption.objects.filter(platform=platform, is_active=True)
+
+
+def ticket_reply(
+    *,
+    ticket: Ticket,
+    user: AbstractBaseUser,
+    option: ReplyOption,
+    remark: str = "",
+    agreed_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """The merchant's reply (回单), before the deadline, with what its option requires.
+
+    A "not settled" option escalates at once, in the same transaction.
+    """
+    now = now or timezone.now()
+    remark = remark.strip()
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=ticket)
+        store_check_member(user=user, store=ticket.store)
+        _require_state(ticket, TicketState.OPEN)
+        if now >= ticket.due_at:
+            raise ValidationError(
+                _("The reply deadline has passed; the ticket goes to platform intervention."),
+                code="past_due",
+            )
+        if option.platform != ticket.store.platform or not option.is_active:
+            raise field_error(
+                "option", _("Choose one of this platform's reply options."), code="option"
+            )
+        problems = _reply_requirement_problems(
+            ticket=ticket, option=option, remark=remark, agreed_at=agreed_at, now=now
+        )
+        if problems:
+            raise ValidationError(problems)
+        Reply.objects.create(
+            ticket=ticket,
+            option=option,
+            settles=option.settles,
+            remark=remark,
+            agreed_at=agreed_at,
+            replied_by=user,
+            replied_at=now,
+        )
+        _transition(
+            ticket,
+            "reply",
+            actor=user,
+            now=now,
+            action="replied",
+            reason=remark,
+            payload={"option": option.code, "settles": option.settles},
+        )
+        if option.escalates:
+            _escalate(ticket, actor=user, now=now, reason=_("Not settled: %s") % option.label)
+    return ticket
+
+
+def _reply_requirement_problems(
+    *, ticket: Ticket, option: ReplyOption, remark: str, agreed_at: datetime | None, now: datetime
+) -> dict[str, list[ValidationError]]:
+    problems: dict[str, list[ValidationError]] = {}
+
+    def add(field: str, message: str, code: str) -> None:
+        problems.setdefault(field, []).append(ValidationError(message, code=code))
+
+    if option.requires_remark and not remark:
+        add("remark", _("This reply needs a description."), "remark_required")
+    if option.requires_agreed_at:
+        if agreed_at is None:
+            add("agreed_at", _("Give the time the agreement was reached."), "agreed_at_required")
+        elif agreed_at < ticket.created_at or agreed_at > now:
+            add(
+                "agreed_at",
+                _("The agreement time must fall between the ticket's creation and now."),
+                "agreed_at_invalid",
+            )
+    counting = ticket.contacts.filter(counts=True).count()
+    if counting < option.min_contact_attempts:
+        add(
+            "contacts",
+            _(
+                "This reply needs %(needed)d contact attempt(s) made after the ticket was "
+                "created; %(have)d logged."
+            )
+            % {"needed": option.min_contact_attempts, "have": counting},
+            "contacts_required",
+        )
+    if option.requires_evidence and not ticket.evidence.exists():
+        add("evidence", _("This reply needs at least one evidence file."), "evidence_required")
+    return problems
+
+
+# --- confirm and escalate -------------------------------------------------------------
+
+
+def ticket_confirm(
+    *, ticket: Ticket, user: AbstractBaseUser | None, now: datetime | None = None
+) -> Ticket:
+    """CS confirms a reply and closes the ticket. ``user=None`` is the system's
+    auto-confirmation of a settled reply nobody objected to."""
+    now = now or timezone.now()
+    if user is not None:
+        _require_perm(user, "tickets.confirm_ticket")
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=ticket)
+        _require_state(ticket, TicketState.REPLIED)
+        if user is None and not ticket.merchant_reply.settles:
+            raise ValidationError(
+                _("Only a settled reply is confirmed automatically."), code="not_settled"
+            )
+        _transition(ticket, "confirm", actor=user, now=now, action="confirmed")
+    return ticket
+
+
+def ticket_escalate(
+    *,
+    ticket: Ticket,
+    user: AbstractBaseUser | None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Ticket:
+    """Send a ticket to platform intervention.
+
+    - open, past its deadline: by the system (``user=None``) or CS; the merchant
+      is deemed to have waived evidence (视为放弃举证).
+    - replied: by CS when the consumer objects, with a reason.
+    """
+    now = now or timezone.now()
+    if user is not None:
+        _require_perm(user, "tickets.escalate_ticket")
+    reason = reason.strip()
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=ticket)
+        _require_state(ticket, TicketState.OPEN, TicketState.REPLIED)
+        if ticket.state == TicketState.OPEN:
+            if now < ticket.due_at:
+                raise ValidationError(
+                    _("The merchant still has time to reply until the deadline."),
+                    code="not_due",
+                )
+            _escalate(
+                ticket,
+                actor=user,
+                now=now,
+                reason=reason or _("No reply before the deadline."),
+                waived_evidence=True,
+            )
+        else:
+            if user is None:
+                raise ValidationError(_("Only CS escalates a replied ticket."), code="needs_cs")
+            if not reason:
+                raise field_error(
+                    "reason", _("Say why the consumer objects."), code="reason_required"
+                )
+            _escalate(ticket, actor=user, now=now, reason=reason)
+    return ticket
+
+
+def _escalate(
+    ticket: Ticket,
+    *,
+    actor: AbstractBaseUser | None,
+    now: datetime,
+    reason: str,
+    waived_evidence: bool = False,
+) -> None:
+    ticket.escalated_at = now
+    _transition(
+        ticket,
+        "escalate",
+        actor=actor,
+        now=now,
+        action="escalated",
+        reason=reason,
+        payload={"waived_evidence": waived_evidence, "due_at": ticket.due_at.isoformat()},
+    )
+
+
+# --- exemptions -----------------------------------------------------------------------
+
+MAX_EXEMPTION_MINUTES = 7 * 24 * 60
+
+
+def exemption_request(
+    *,
+    ticket: Ticket,
+    user: AbstractBaseUser,
+    reason: str,
+    minutes: int,
+    now: datetime | None = None,
+) -> ExemptionRequest:
+    """A store hit by an outage (power cut and the like) asks for more time (JD, SPEC.md)."""
+    now = now or timezone.now()
+    reason = reason.strip()
+    problems = {}
+    if not reason:
+        problems["reason"] = _("Describe what stopped the store from replying.")
+    if not isinstance(minutes, int) or not 1 <= minutes <= MAX_EXEMPTION_MINUTES:
+        problems["minutes"] = _("Ask for between 1 minute and 7 days.")
+    if problems:
+        raise ValidationError(problems)
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=ticket)
+        store_check_member(user=user, store=ticket.store)
+        _require_state(ticket, TicketState.OPEN)
+        if ticket.exemptions.filter(status=ExemptionRequest.Status.PENDING).exists():
+            raise ValidationError(
+                _("An exemption request for this ticket is already waiting for a decision."),
+                code="exemption_pending",
+            )
+        request = ExemptionRequest.objects.create(
+            ticket=ticket,
+            reason=reason,
+            requested_minutes=minutes,
+            requested_by=user,
+            requested_at=now,
+        )
+        ticket_event_write(
+            ticket=ticket,
+            action="exemption_requested",
+            actor=user,
+            at=now,
+            reason=reason,
+            payload={"exemption": request.pk, "minutes": minutes},
+        )
+    return request
+
+
+def ticket_extend_due(*, ticket: Ticket, minutes: int) -> datetime:
+    """The deadline moved on by ``minutes`` on the ticket's own clock (working
+    minutes for a working clock, so an extension never lands in the night)."""
+    policy = ticket.policy
+    return sla.compute_due_at(
+        created_at=ticket.due_at,
+        window=timedelta(minutes=minutes),
+        clock=policy.clock,
+        schedule=policy.schedule(),
+    )
+
+
+def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+    """A new bearer token for a service account; the raw key is shown once, only its hash kept."""
+    raw_key = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, key_hash=api_token_hash(raw_key))
+    return token, raw_key
+
+
+def api_token_hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()

@@ -1,0 +1,90 @@
+"""Forms for the staff views in the admin.
+
+They only parse input into the types the services take; the rules (amounts not
+negative, reasoning required, a rejection needs a note, …) live in the services,
+whose ValidationError is put back onto the form by ``add_service_error``.
+"""
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.utils.translation import gettext_lazy as _
+
+
+def add_service_error(form: forms.Form, error: ValidationError | PermissionDenied) -> None:
+    """Show a service refusal on the form: under its field when the form has that
+    field, otherwise at the top of the form."""
+    if isinstance(error, PermissionDenied):
+        form.add_error(None, str(error) or _("You are not allowed to do this."))
+        return
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        target = field if field in form.fields else None
+        if field == NON_FIELD_ERRORS:
+            target = None
+        form.add_error(target, errors)
+
+
+def error_text(error: ValidationError | PermissionDenied) -> str:
+    """A service refusal as one line, for messages.error after an admin action."""
+    if isinstance(error, PermissionDenied):
+        return str(error) or str(_("You are not allowed to do this."))
+    return " ".join(error.messages)
+
+
+def _yes(value: str) -> bool:
+    return value == "yes"
+
+
+class JudgeForm(forms.Form):
+    merchant_liable = forms.TypedChoiceField(
+        label=_("Merchant liable"),
+        choices=[("yes", _("Yes: the merchant is liable")), ("no", _("No: not liable"))],
+        coerce=_yes,
+        widget=forms.RadioSelect,
+        help_text=_("A liable judgment counts toward the store's dispute-refund rate."),
+    )
+    refund_amount = forms.DecimalField(
+        label=_("Refund amount (CNY)"), max_digits=12, decimal_places=2, initial=0
+    )
+    reasoning = forms.CharField(
+        label=_("Reasoning"), widget=forms.Textarea(attrs={"rows": 5}), required=False
+    )
+
+
+class CompensateForm(forms.Form):
+    amount = forms.DecimalField(label=_("Compensation (CNY)"), max_digits=12, decimal_places=2)
+    note = forms.CharField(
+        label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
+
+
+class ExemptionDecisionForm(forms.Form):
+    """Grant or reject: the decision comes from the button pressed (name="decision")."""
+
+    GRANT = "grant"
+    REJECT = "reject"
+
+    decision = forms.ChoiceField(
+        choices=[(GRANT, _("Grant")), (REJECT, _("Reject"))], widget=forms.HiddenInput
+    )
+    minutes = forms.IntegerField(
+        label=_("Extension to grant (minutes)"),
+        required=False,
+        help_text=_("On the ticket's own clock: working minutes for a working-hours policy."),
+    )
+    note = forms.CharField(
+        label=_("Decision note"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text=_("Required when rejecting: the store is told why."),
+    )
+
+
+class EscalateForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why does the consumer object?"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+    )

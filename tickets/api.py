@@ -1,0 +1,227 @@
+"""The intake API: the platform CS system opens and reads tickets with a bearer token.
+
+A thin caller of tickets.services: it parses and checks the shape of the input,
+finds the store, and turns the service's refusals into field-keyed 400/409 answers.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import Field, NinjaAPI, Schema, Status
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer
+from pydantic import AwareDatetime, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
+
+from merchants.models import Store
+
+from .models import ApiToken, Category, Ticket, TicketKind, TicketState
+from .services import api_token_hash, ticket_open
+
+# The platform's clock and ours may drift a little; beyond this a created_at is a mistake.
+CREATED_AT_MAX_SKEW = timedelta(minutes=5)
+
+NON_FIELD = "__all__"
+
+# Service refusal code -> the request field it is about. "number_conflict" also means 409.
+SERVICE_CODE_FIELDS = {
+    "store_ineligible": "store_code",
+    "crc_not_jd": "kind",
+    "number_conflict": "number",
+    "kind": "kind",
+    "category": "category",
+}
+CONFLICT_CODES = frozenset({"number_conflict"})
+
+
+class BearerToken(HttpBearer):
+    """``Authorization: Bearer <raw key>``; only the key's SHA-256 is stored (ApiToken)."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        api_token = (
+            ApiToken.objects.select_related("user")
+            .filter(key_hash=api_token_hash(token), is_active=True, user__is_active=True)
+            .first()
+        )
+        if api_token is None or not api_token.user.has_perm("tickets.use_intake_api"):
+            return None
+        # One UPDATE, no model save: no signals, no race with an admin editing the token.
+        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=timezone.now())
+        return api_token
+
+
+intake_api = NinjaAPI(
+    urls_namespace="api-v1",
+    title="Xietong intake API",
+    version="1",
+    description="Open and read collaborative tickets (协同工单) from the platform CS system.",
+    auth=BearerToken(),
+)
+
+
+Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class TicketIn(Schema):
+    number: Text64 = Field(description="The platform's ticket number; the idempotency key.")
+    store_code: Text64 = Field(description="The platform's shop id (Store.code).")
+    order_number: Text64
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    kind: TicketKind = TicketKind.NORMAL
+    category: Category = Category.OTHER
+    worry_free: bool = False
+    consumer_name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None
+    ) = None
+    consumer_phone: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None
+    ) = None
+    created_at: AwareDatetime | None = Field(
+        default=None,
+        description="ISO-8601 with an offset, e.g. 2026-11-24T17:30:00+08:00; default: now.",
+    )
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _created_at_is_text(cls, value):
+        # Pydantic would also take a number as a Unix time; the contract is ISO-8601 text.
+        if value is not None and not isinstance(value, str | datetime):
+            raise PydanticCustomError("iso_datetime", "Give an ISO-8601 date and time.")
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _created_at_not_in_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > timezone.now() + CREATED_AT_MAX_SKEW:
+            raise PydanticCustomError("future", "The creation time is in the future.")
+        return value
+
+
+class TicketOut(Schema):
+    id: int
+    number: str
+    store_code: str
+    state: TicketState
+    kind: TicketKind
+    category: Category
+    worry_free: bool
+    created_at: datetime = Field(description="ISO-8601, Asia/Shanghai offset.")
+    due_at: datetime = Field(description="ISO-8601, Asia/Shanghai offset.")
+
+    @staticmethod
+    def resolve_store_code(obj: Ticket) -> str:
+        return obj.store.code
+
+    # Stored in UTC; shown in Asia/Shanghai (SPEC.md), as the platform's own staff read it.
+    @staticmethod
+    def resolve_created_at(obj: Ticket) -> datetime:
+        return timezone.localtime(obj.created_at)
+
+    @staticmethod
+    def resolve_due_at(obj: Ticket) -> datetime:
+        return timezone.localtime(obj.due_at)
+
+
+class ErrorsOut(Schema):
+    errors: dict[str, list[str]] = Field(
+        description='Messages by request field; "__all__" for the request as a whole.'
+    )
+
+
+class DetailOut(Schema):
+    detail: str
+
+
+def _errors(status: int, errors: dict[str, list[str]]) -> Status:
+    return Status(status, {"errors": errors})
+
+
+@intake_api.exception_handler(NinjaValidationError)
+def _schema_errors(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    # Ninja answers 422 with pydantic's list; our clients get 400 keyed by field, like the
+    # service refusals.
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        # ("body", "<param>", "field", ...) for the JSON body; ("path", "field") otherwise.
+        path = loc[2:] if loc[:1] == ["body"] else loc[1:]
+        message = error["msg"]
+        if loc[:1] == ["body"] and not path and error.get("type") == "missing":
+            message = _("Send the ticket as a JSON object.")
+        errors.setdefault(".".join(path) or NON_FIELD, []).append(message)
+    return intake_api.create_response(request, {"errors": errors}, status=400)
+
+
+@intake_api.exception_handler(HttpError)
+def _http_errors(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # A body that isn't JSON is bad input like any other: same 400 shape.
+    if exc.status_code == 400:
+        return intake_api.create_response(request, {"errors": {NON_FIELD: [str(exc)]}}, status=400)
+    response = intake_api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+    if isinstance(exc, AuthenticationError):
+        response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _service_refusal(exc: DjangoValidationError) -> Status:
+    if hasattr(exc, "error_dict"):
+        # Model validation (full_clean) already names the fields.
+        return _errors(400, exc.message_dict)
+    errors: dict[str, list[str]] = {}
+    status = 400
+    for error in exc.error_list:
+        errors.setdefault(SERVICE_CODE_FIELDS.get(error.code, NON_FIELD), []).extend(error.messages)
+        if error.code in CONFLICT_CODES:
+            status = 409
+    return _errors(status, errors)
+
+
+@intake_api.post(
+    "/tickets",
+    response={200: TicketOut, 201: TicketOut, 400: ErrorsOut, 401: DetailOut, 409: ErrorsOut},
+    operation_id="ticket_open",
+    summary="Open a ticket (idempotent on its number)",
+    description=(
+        "201 when the ticket is opened; 200 with the ticket already opened when the same "
+        "number arrives again for the same store; 409 when the number belongs to another store."
+    ),
+)
+def ticket_open_view(request: HttpRequest, payload: TicketIn):
+    store = Store.objects.filter(code=payload.store_code).first()
+    if store is None:
+        return _errors(400, {"store_code": [_("Unknown store code.")]})
+    try:
+        ticket, created = ticket_open(
+            store=store,
+            number=payload.number,
+            order_number=payload.order_number,
+            summary=payload.summary,
+            kind=payload.kind.value,
+            category=payload.category.value,
+            worry_free=payload.worry_free,
+            consumer_name=payload.consumer_name or "",
+            consumer_phone=payload.consumer_phone or "",
+            actor=request.auth.user,
+            now=payload.created_at.astimezone(UTC) if payload.created_at else None,
+        )
+    except DjangoValidationError as exc:
+        return _service_refusal(exc)
+    return Status(201 if created else 200, ticket)
+
+
+@intake_api.get(
+    "/tickets/{number}",
+    response={200: TicketOut, 401: DetailOut, 404: DetailOut},
+    operation_id="ticket_get",
+    summary="Read a ticket by its platform number",
+)
+def ticket_get_view(request: HttpRequest, number: str):
+    ticket = Ticket.objects.select_related("store").filter(number=number).first()
+    if ticket is None:
+        return Status(404, {"detail": "Not found."})
+    return ticket

@@ -1,0 +1,81 @@
+"""Issue a bearer token for the platform CS system's service account.
+
+The raw key goes to stdout once (so it can be piped into a secret store) and is
+never kept; everything else goes to stderr.
+"""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from tickets.models import ApiToken
+from tickets.services import api_token_create
+
+PERMISSION = ("tickets", "use_intake_api")
+
+
+class Command(BaseCommand):
+    help = (
+        "Create an intake API token for a service account (created if missing, without a "
+        "password) and print the raw key once."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", required=True, help="The service account's username.")
+        parser.add_argument(
+            "--name", default="intake API", help="A label for the token (default: %(default)s)."
+        )
+
+    def handle(self, *args, username: str, name: str, **options):
+        user_model = get_user_model()
+        username = username.strip()
+        name = name.strip()
+        self._check_input(user_model, username=username, name=name)
+
+        app_label, codename = PERMISSION
+        try:
+            permission = Permission.objects.get(
+                content_type__app_label=app_label, codename=codename
+            )
+        except Permission.DoesNotExist:
+            raise CommandError(
+                f"Permission {app_label}.{codename} is missing; run `manage.py migrate` first."
+            ) from None
+
+        with transaction.atomic():
+            user, created = user_model._default_manager.get_or_create(
+                **{user_model.USERNAME_FIELD: username}, defaults={"is_staff": False}
+            )
+            if created:
+                # A machine account: nobody logs in with it, only its token is used.
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+            elif not user.is_active:
+                raise CommandError(f"User {username!r} is inactive; its token would not work.")
+            user.user_permissions.add(permission)
+            token, raw_key = api_token_create(user=user, name=name)
+
+        self.stderr.write(
+            f"{'Created' if created else 'Using existing'} user {username!r}; "
+            f"token {token.name!r} (id {token.pk}). The key below is shown only this once."
+        )
+        self.stdout.write(raw_key)
+
+    @staticmethod
+    def _check_input(user_model, *, username: str, name: str) -> None:
+        if not username:
+            raise CommandError("--username must not be empty.")
+        username_field = user_model._meta.get_field(user_model.USERNAME_FIELD)
+        try:
+            username_field.clean(username, None)
+        except ValidationError as exc:
+            raise CommandError(
+                f"Invalid --username {username!r}: {' '.join(exc.messages)}"
+            ) from None
+        if not name:
+            raise CommandError("--name must not be empty.")
+        max_name = ApiToken._meta.get_field("name").max_length
+        if len(name) > max_name:
+            raise CommandError(f"--name must be at most {max_name} characters.")
