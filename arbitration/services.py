@@ -20,6 +20,7 @@ from tickets.services import (
     _require_perm,
     _require_state,
     _transition,
+    reminders_reschedule,
     ticket_event_write,
     ticket_extend_due,
     ticket_lock,
@@ -187,6 +188,7 @@ def exemption_grant(
         old_due = ticket.due_at
         ticket.due_at = ticket_extend_due(ticket=ticket, minutes=granted)
         ticket.save(update_fields=["due_at", "updated_at"])
+        reminders_reschedule(ticket=ticket)
         request.status = ExemptionRequest.Status.GRANTED
         request.granted_minutes = granted
         request.decided_by = user

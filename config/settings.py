@@ -156,7 +156,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+
 
 # Tests that need PostgreSQL or Redis fail instead of skipping when this is set (CI).
 REQUIRE_SERVICES = env("REQUIRE_SERVICES")
@@ -178,3 +178,19 @@ if PRODUCTION:
 # Evidence uploads: the size limit (SPEC.md: size and type limits; 20 MB default).
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# Links in emails and group-bot messages point here.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+BOT_TIMEOUT_SECONDS = env.float("BOT_TIMEOUT_SECONDS", default=5.0)
+
+# The deadline sweep (reminders, escalation, auto-confirm): every minute by default.
+SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
+SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=5000)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-deadlines": {
+        "task": "tickets.tasks.sweep_deadlines",
+        "schedule": SWEEP_INTERVAL_SECONDS,
+        # A sweep that could not start within one interval is replaced by the next one.
+        "options": {"expires": SWEEP_INTERVAL_SECONDS},
+    },
+}

@@ -42,6 +42,12 @@ JD_EXCLUDED_LINES = frozenset(
 )
 
 
+class BotKind(models.TextChoices):
+    WECOM = "wecom", _("WeCom (企业微信)")
+    DINGTALK = "dingtalk", _("DingTalk (钉钉)")
+    FEISHU = "feishu", _("Feishu (飞书)")
+
+
 class Store(models.Model):
     platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices)
     name = models.CharField(_("name"), max_length=200)
@@ -55,6 +61,15 @@ class Store(models.Model):
         _("JD business line"), max_length=32, choices=JDBusinessLine.choices, blank=True
     )
     after_sales_email = models.EmailField(_("after-sales contact email"), blank=True)
+    # Chinese merchant teams live in group chats: reminders go to the store's group bot.
+    bot_kind = models.CharField(_("group bot"), max_length=16, choices=BotKind.choices, blank=True)
+    bot_url = models.URLField(_("group bot webhook URL"), max_length=500, blank=True)
+    bot_secret = models.CharField(
+        _("group bot signing secret"),
+        max_length=200,
+        blank=True,
+        help_text=_("DingTalk 加签 / Feishu 签名校验 secret, if the bot uses one."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

@@ -549,3 +549,126 @@ class TicketEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Ticket events are append-only.")
+
+
+class Reminder(models.Model):
+    """One reminder (催促消息) of one ticket: a row per (ticket, offset) makes "once" a
+    database fact, not timing luck. Rows are made when the ticket opens."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="reminders")
+    offset_minutes = models.PositiveIntegerField(_("minutes before due"))
+    fire_at = models.DateTimeField(_("fires at"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
+        ordering = ["fire_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "offset_minutes"], name="reminder_once"),
+        ]
+        indexes = [
+            # The reminder sweep: pending reminders by fire time, nothing else scanned.
+            models.Index(
+                fields=["fire_at"], condition=Q(status="pending"), name="reminder_pending_fire_at"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.ticket_id} -{self.offset_minutes}min @ {self.fire_at:%Y-%m-%d %H:%M}"
+
+
+class NotificationKind(models.TextChoices):
+    REMINDER = "reminder", _("Deadline reminder")
+    ESCALATED = "escalated", _("Escalated to platform intervention")
+
+
+class Notification(models.Model):
+    """An in-app notification for a store's staff (the dashboard's bell)."""
+
+    key = models.CharField(_("key"), max_length=100, unique=True)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="notifications")
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        help_text=_("Empty: every member of the store."),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=NotificationKind.choices)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"), blank=True)
+    created_at = models.DateTimeField(_("created at"))
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["store", "-created_at"], name="notification_store_recent"),
+        ]
+
+    def __str__(self):
+        return self.title
+
+
+class Delivery(models.Model):
+    """An outgoing email or group-bot message (the outbox): written in the same
+    transaction as its cause, sent after commit, retried with backoff, never twice."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        WEBHOOK = "webhook", _("Group bot")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    key = models.CharField(_("key"), max_length=100, unique=True)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="deliveries")
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(_("body"))
+    link = models.CharField(_("link"), max_length=300, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"))
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="delivery_due",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.channel} {self.key} ({self.status})"

@@ -7,10 +7,11 @@ admin, the API and the dashboard all show the same plain message.
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -29,6 +30,7 @@ from .models import (
     Evidence,
     ExemptionRequest,
     Policy,
+    Reminder,
     Reply,
     ReplyOption,
     Ticket,
@@ -36,6 +38,7 @@ from .models import (
     TicketKind,
     TicketState,
 )
+from .notifications import notifications_escalated
 
 
 def policy_for(*, platform: str, kind: str) -> Policy:
@@ -112,6 +115,7 @@ def ticket_open(
     try:
         with transaction.atomic():
             ticket.save()
+            Reminder.objects.bulk_create(reminders_for(ticket=ticket))
             TicketEvent.objects.create(
                 ticket=ticket,
                 action="opened",
@@ -127,6 +131,32 @@ def ticket_open(
             raise
         return _same_ticket_or_conflict(existing, store=store), False
     return ticket, True
+
+
+def reminders_for(*, ticket: Ticket) -> list[Reminder]:
+    """The ticket's reminders from its policy, unsaved. A working-clock reminder
+    falls inside working time (never at night: Zammad #4432)."""
+    policy = ticket.policy
+    schedule = policy.schedule()
+    return [
+        Reminder(
+            ticket=ticket,
+            offset_minutes=int(offset.total_seconds() // 60),
+            fire_at=sla.reminder_at(
+                due_at=ticket.due_at, offset=offset, clock=policy.clock, schedule=schedule
+            ),
+        )
+        for offset in policy.reminder_offsets
+    ]
+
+
+def reminders_reschedule(*, ticket: Ticket) -> None:
+    """After the deadline moved (an exemption), move the reminders not yet sent."""
+    fire_at = {r.offset_minutes: r.fire_at for r in reminders_for(ticket=ticket)}
+    pending = list(ticket.reminders.filter(status=Reminder.Status.PENDING))
+    for reminder in pending:
+        reminder.fire_at = fire_at.get(reminder.offset_minutes, reminder.fire_at)
+    Reminder.objects.bulk_update(pending, ["fire_at"])
 
 
 def _same_ticket_or_conflict(ticket: Ticket, *, store: Store) -> Ticket:
@@ -420,6 +450,9 @@ def ticket_reply(
             replied_by=user,
             replied_at=now,
         )
+        ticket.reminders.filter(status=Reminder.Status.PENDING).update(
+            status=Reminder.Status.CANCELLED
+        )
         _transition(
             ticket,
             "reply",
@@ -487,8 +520,32 @@ def ticket_confirm(
             raise ValidationError(
                 _("Only a settled reply is confirmed automatically."), code="not_settled"
             )
-        _transition(ticket, "confirm", actor=user, now=now, action="confirmed")
+        tickets_confirm_locked(ids=[ticket.pk], actor=user, now=now)
+    ticket.refresh_from_db()
     return ticket
+
+
+def tickets_confirm_locked(
+    *, ids: list[int], actor: AbstractBaseUser | None, now: datetime, reason: str = ""
+) -> None:
+    """Close replied tickets the caller holds locked: CS's confirmation and the
+    sweep's auto-confirmation share this path (two statements for any count)."""
+    if not ids:
+        return
+    source, target = TicketState.REPLIED, CONFIRM_TARGETS[TicketState.REPLIED]
+    Ticket.objects.filter(pk__in=ids, state=source).update(state=target, updated_at=now)
+    TicketEvent.objects.bulk_create(
+        TicketEvent(
+            ticket_id=ticket_id,
+            action="confirmed",
+            from_state=source,
+            to_state=target,
+            actor=actor,
+            at=now,
+            reason=reason,
+        )
+        for ticket_id in ids
+    )
 
 
 def ticket_escalate(
@@ -543,16 +600,85 @@ def _escalate(
     reason: str,
     waived_evidence: bool = False,
 ) -> None:
-    ticket.escalated_at = now
-    _transition(
-        ticket,
-        "escalate",
+    """Escalate one locked ticket through the same set-based path as the sweep."""
+    tickets_escalate_locked(
+        rows=[EscalationRow(ticket.pk, ticket.store_id, ticket.number, ticket.due_at)],
+        from_state=ticket.state,
         actor=actor,
         now=now,
-        action="escalated",
         reason=reason,
-        payload={"waived_evidence": waived_evidence, "due_at": ticket.due_at.isoformat()},
+        waived_evidence=waived_evidence,
     )
+    ticket.refresh_from_db()
+
+
+class EscalationRow(NamedTuple):
+    ticket_id: int
+    store_id: int
+    number: str
+    due_at: datetime
+
+
+def _fsm_transition(name: str):
+    """The transition as declared on the model, so the set-based path below obeys
+    the same source/target rules as ticket.escalate()."""
+    field = Ticket._meta.get_field("state")
+    matches = [t for t in field.get_all_transitions(Ticket) if t.name == name]
+    if not matches or any(t.conditions for t in matches):
+        # A condition would have to be checked per row; the bulk path cannot do that.
+        raise ImproperlyConfigured(f"Ticket.{name} must exist and have no conditions.")
+    return {t.source: t.target for t in matches}
+
+
+ESCALATE_TARGETS = _fsm_transition("escalate")
+CONFIRM_TARGETS = _fsm_transition("confirm")
+
+
+def tickets_escalate_locked(
+    *,
+    rows: list[EscalationRow],
+    from_state: str,
+    actor: AbstractBaseUser | None,
+    now: datetime,
+    reason: str,
+    waived_evidence: bool,
+) -> None:
+    """Escalate tickets that the caller holds locked in ``from_state``: the one
+    write path for a manual escalation and the deadline sweep alike.
+
+    A fixed number of statements whatever len(rows): one UPDATE of the tickets,
+    one of their pending reminders, one INSERT of the events, one of the
+    notifications for the stores.
+    """
+    if not rows:
+        return
+    target = ESCALATE_TARGETS.get(from_state)
+    if target is None:
+        raise ValidationError(
+            _("A %(state)s ticket cannot be escalated.") % {"state": from_state},
+            code="wrong_state",
+        )
+    ids = [row.ticket_id for row in rows]
+    Ticket.objects.filter(pk__in=ids, state=from_state).update(
+        state=target, escalated_at=now, updated_at=now
+    )
+    Reminder.objects.filter(ticket_id__in=ids, status=Reminder.Status.PENDING).update(
+        status=Reminder.Status.CANCELLED
+    )
+    TicketEvent.objects.bulk_create(
+        TicketEvent(
+            ticket_id=row.ticket_id,
+            action="escalated",
+            from_state=from_state,
+            to_state=target,
+            actor=actor,
+            at=now,
+            reason=reason,
+            payload={"waived_evidence": waived_evidence, "due_at": row.due_at.isoformat()},
+        )
+        for row in rows
+    )
+    notifications_escalated(rows=rows, now=now)
 
 
 # --- exemptions -----------------------------------------------------------------------
