@@ -67,3 +67,13 @@ def _english_messages(settings):
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness is for attackers, not for the test suite.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    # Tasks queued in tests run inline; the real-worker test turns this off for itself.
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

@@ -117,7 +117,9 @@ def notifications_reminders(
                 subject=title,
                 body=body,
                 link=link,
-                next_attempt_at=now,
+                # The after-commit enqueue makes the first attempt; the sweep only
+                # steps in if that message was lost.
+                next_attempt_at=now + CLAIM_TIMEOUT,
                 created_at=now,
             )
             for channel in channels
@@ -167,8 +169,10 @@ def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
     """Send one delivery if it is due and nobody else holds it; returns its new status,
     or "skipped" when there was nothing to do (already sent, claimed, or not due)."""
     now = now or timezone.now()
-    claimable = Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now) | Q(
-        status=Delivery.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT
+    claimable = (
+        Q(status=Delivery.Status.PENDING, attempts=0)
+        | Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        | Q(status=Delivery.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT)
     )
     claimed = Delivery.objects.filter(claimable, pk=delivery_id).update(
         status=Delivery.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
