@@ -23,9 +23,12 @@ from arbitration.services import evidence_mark_forged, exemption_grant, exemptio
 from .models import (
     CalendarException,
     ContactAttempt,
+    Delivery,
     Evidence,
     ExemptionRequest,
+    Notification,
     Policy,
+    Reminder,
     Reply,
     ReplyOption,
     Ticket,
@@ -503,3 +506,30 @@ class ExemptionRequestAdmin(ServiceWrittenAdmin):
             "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/tickets/exemptionrequest/decide.html", context)
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ServiceWrittenAdmin):
+    list_display = ["ticket", "offset_minutes", "fire_at", "status", "sent_at"]
+    list_filter = ["status"]
+    search_fields = ["ticket__number"]
+    list_select_related = ["ticket"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ServiceWrittenAdmin):
+    list_display = ["created_at", "store", "kind", "title", "read_at"]
+    list_filter = ["kind", "store__platform"]
+    search_fields = ["title", "store__code"]
+    list_select_related = ["store"]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ServiceWrittenAdmin):
+    """The outbox: what was sent, what waits for a retry, and why it failed."""
+
+    list_display = ["created_at", "channel", "store", "status", "attempts", "next_attempt_at"]
+    list_filter = ["status", "channel"]
+    search_fields = ["key", "store__code"]
+    list_select_related = ["store"]
+    readonly_fields = ["last_error"]

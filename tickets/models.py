@@ -203,11 +203,21 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     PRIORITY_NORMAL = 0
 
     number = models.CharField(_("platform ticket number"), max_length=64, unique=True)
+    # Both FKs go unindexed on their own: (store, state, due_at) serves store
+    # look-ups, and every index is rewritten when a sweep changes the state.
     store = models.ForeignKey(
-        Store, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("store")
+        Store,
+        on_delete=models.PROTECT,
+        related_name="tickets",
+        verbose_name=_("store"),
+        db_index=False,
     )
     policy = models.ForeignKey(
-        Policy, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("policy")
+        Policy,
+        on_delete=models.PROTECT,
+        related_name="tickets",
+        verbose_name=_("policy"),
+        db_index=False,
     )
     order_number = models.CharField(_("order number"), max_length=64)
     kind = models.CharField(
@@ -517,7 +527,10 @@ class AppendOnlyError(Exception):
 class TicketEvent(models.Model):
     """The audit trail: written by services in the same transaction as the change; never edited."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    # Indexed by (ticket, at) below; a second index on ticket alone would only cost inserts.
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     action = models.CharField(_("action"), max_length=32)
     from_state = models.CharField(_("from"), max_length=16, blank=True)
     to_state = models.CharField(_("to"), max_length=16, blank=True)
@@ -526,6 +539,7 @@ class TicketEvent(models.Model):
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        db_index=False,
         related_name="+",
         help_text=_("Empty when the system acted (the deadline sweep)."),
     )
@@ -560,7 +574,10 @@ class Reminder(models.Model):
         SENT = "sent", _("Sent")
         CANCELLED = "cancelled", _("Cancelled")
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="reminders")
+    # The unique (ticket, offset) index serves look-ups by ticket.
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="reminders", db_index=False
+    )
     offset_minutes = models.PositiveIntegerField(_("minutes before due"))
     fire_at = models.DateTimeField(_("fires at"))
     status = models.CharField(
@@ -592,10 +609,16 @@ class NotificationKind(models.TextChoices):
 
 
 class Notification(models.Model):
-    """An in-app notification for a store's staff (the dashboard's bell)."""
+    """An in-app notification for a store's staff (the dashboard's bell).
 
-    key = models.CharField(_("key"), max_length=100, unique=True)
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="notifications")
+    Written once by construction (a reminder row turning sent, a ticket leaving
+    open), so it carries no dedupe key of its own. Indexes are kept to what the
+    bell reads: every extra one is paid on each of a sweep's inserts.
+    """
+
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
     )
@@ -604,6 +627,7 @@ class Notification(models.Model):
         on_delete=models.CASCADE,
         null=True,
         blank=True,
+        db_index=False,
         related_name="notifications",
         help_text=_("Empty: every member of the store."),
     )

@@ -21,10 +21,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from merchants.models import Store
 
 from . import bots
+from .bulk import insert_rows
 from .models import Delivery, Notification, NotificationKind
 
 logger = logging.getLogger(__name__)
@@ -42,8 +44,9 @@ def ticket_link(ticket_id: int) -> str:
     return f"{settings.SITE_URL.rstrip('/')}/tickets/{ticket_id}/"
 
 
-def format_local(value: datetime) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+def format_local(value: datetime, tz=None) -> str:
+    """Shown in Asia/Shanghai; pass ``tz`` when formatting thousands of rows."""
+    return value.astimezone(tz or timezone.get_current_timezone()).strftime("%Y-%m-%d %H:%M")
 
 
 def format_offset(minutes: int) -> str:
@@ -55,21 +58,63 @@ def format_offset(minutes: int) -> str:
 # --- writing (inside the caller's transaction) -------------------------------------------
 
 
+NOTIFICATION_FIELDS = ("store", "ticket", "recipient", "kind", "title", "body", "created_at")
+DELIVERY_FIELDS = (
+    "key",
+    "channel",
+    "store",
+    "ticket",
+    "subject",
+    "body",
+    "link",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+
+
+# A digest lists at most this many ticket numbers; the inbox's escalated filter has them all.
+DIGEST_NUMBERS = 20
+
+
 def notifications_escalated(*, rows: Iterable, now: datetime) -> None:
-    """Tell each store its ticket went to platform intervention (in-app)."""
-    Notification.objects.bulk_create(
-        Notification(
-            key=f"escalated:{row.ticket_id}",
-            store_id=row.store_id,
-            ticket_id=row.ticket_id,
-            kind=NotificationKind.ESCALATED,
-            title=_("Ticket %(number)s escalated to platform intervention")
-            % {"number": row.number},
-            body=_("The reply deadline was %(due)s.") % {"due": format_local(row.due_at)},
-            created_at=now,
+    """Tell each store its tickets went to platform intervention (in-app).
+
+    One notification per store per batch: a store whose 300 tickets escalate in
+    one sweep gets one digest, not 300 bell entries (and the sweep writes one row
+    per store instead of one per ticket).
+    """
+    by_store: dict[int, list] = {}
+    for row in rows:
+        by_store.setdefault(row.store_id, []).append(row)
+    tz = timezone.get_current_timezone()
+    notifications = []
+    for store_id, store_rows in by_store.items():
+        if len(store_rows) == 1:
+            (row,) = store_rows
+            title = _("Ticket %(number)s escalated to platform intervention") % {
+                "number": row.number
+            }
+            body = _("The reply deadline was %(due)s.") % {"due": format_local(row.due_at, tz)}
+            ticket_id = row.ticket_id
+        else:
+            numbers = [row.number for row in store_rows[:DIGEST_NUMBERS]]
+            more = len(store_rows) - len(numbers)
+            title = ngettext(
+                "%(count)d ticket escalated to platform intervention",
+                "%(count)d tickets escalated to platform intervention",
+                len(store_rows),
+            ) % {"count": len(store_rows)}
+            body = _("No reply before the deadline: %(numbers)s") % {
+                "numbers": ", ".join(numbers)
+                + (_(" and %(more)d more") % {"more": more} if more else "")
+            }
+            ticket_id = None
+        notifications.append(
+            (store_id, ticket_id, None, NotificationKind.ESCALATED, title, body, now)
         )
-        for row in rows
-    )
+    insert_rows(Notification, NOTIFICATION_FIELDS, notifications)
 
 
 def notifications_reminders(
@@ -90,17 +135,15 @@ def notifications_reminders(
             "Reply to ticket %(number)s before %(due)s (Beijing time), or it goes to "
             "platform intervention."
         ) % {"number": row.number, "due": format_local(row.due_at)}
-        link = ticket_link(row.ticket_id)
         notifications.append(
-            Notification(
-                key=f"reminder:{row.reminder_id}",
-                store_id=row.store_id,
-                ticket_id=row.ticket_id,
-                recipient_id=row.recipient_id,
-                kind=NotificationKind.REMINDER,
-                title=title,
-                body=body,
-                created_at=now,
+            (
+                row.store_id,
+                row.ticket_id,
+                row.recipient_id,
+                NotificationKind.REMINDER,
+                title,
+                body,
+                now,
             )
         )
         channels = []
@@ -109,24 +152,25 @@ def notifications_reminders(
         if store.bot_kind and store.bot_url:
             channels.append(Delivery.Channel.WEBHOOK)
         deliveries.extend(
-            Delivery(
-                key=f"reminder:{row.reminder_id}:{channel}",
-                channel=channel,
-                store_id=row.store_id,
-                ticket_id=row.ticket_id,
-                subject=title,
-                body=body,
-                link=link,
+            (
+                f"reminder:{row.reminder_id}:{channel}",
+                channel,
+                row.store_id,
+                row.ticket_id,
+                title,
+                body,
+                ticket_link(row.ticket_id),
+                Delivery.Status.PENDING,
+                0,
                 # The after-commit enqueue makes the first attempt; the sweep only
                 # steps in if that message was lost.
-                next_attempt_at=now + CLAIM_TIMEOUT,
-                created_at=now,
+                now + CLAIM_TIMEOUT,
+                now,
             )
             for channel in channels
         )
-    Notification.objects.bulk_create(notifications)
-    created = Delivery.objects.bulk_create(deliveries)
-    return [d.pk for d in created]
+    insert_rows(Notification, NOTIFICATION_FIELDS, notifications)
+    return insert_rows(Delivery, DELIVERY_FIELDS, deliveries, returning_ids=True)
 
 
 def deliveries_enqueue_on_commit(ids: list[int]) -> None:

@@ -22,6 +22,7 @@ from merchants.services import store_check_member, store_check_ticket_eligibilit
 
 from . import evidence as evidence_files
 from . import sla
+from .bulk import insert_rows, update_by_ids
 from .models import (
     ApiToken,
     Category,
@@ -185,6 +186,9 @@ def ticket_lock(*, ticket: Ticket) -> Ticket:
     the first one's state and is refused, never both applied.
     """
     return Ticket.objects.select_for_update().select_related("store", "policy").get(pk=ticket.pk)
+
+
+EVENT_FIELDS = ("ticket", "action", "from_state", "to_state", "actor", "at", "reason", "payload")
 
 
 def ticket_event_write(
@@ -533,18 +537,12 @@ def tickets_confirm_locked(
     if not ids:
         return
     source, target = TicketState.REPLIED, CONFIRM_TARGETS[TicketState.REPLIED]
-    Ticket.objects.filter(pk__in=ids, state=source).update(state=target, updated_at=now)
-    TicketEvent.objects.bulk_create(
-        TicketEvent(
-            ticket_id=ticket_id,
-            action="confirmed",
-            from_state=source,
-            to_state=target,
-            actor=actor,
-            at=now,
-            reason=reason,
-        )
-        for ticket_id in ids
+    update_by_ids(Ticket, ids, where={"state": source}, state=target, updated_at=now)
+    actor_id = actor.pk if actor is not None else None
+    insert_rows(
+        TicketEvent,
+        EVENT_FIELDS,
+        ((ticket_id, "confirmed", source, target, actor_id, now, reason, {}) for ticket_id in ids),
     )
 
 
@@ -659,24 +657,33 @@ def tickets_escalate_locked(
             code="wrong_state",
         )
     ids = [row.ticket_id for row in rows]
-    Ticket.objects.filter(pk__in=ids, state=from_state).update(
-        state=target, escalated_at=now, updated_at=now
+    update_by_ids(
+        Ticket, ids, where={"state": from_state}, state=target, escalated_at=now, updated_at=now
     )
-    Reminder.objects.filter(ticket_id__in=ids, status=Reminder.Status.PENDING).update(
-        status=Reminder.Status.CANCELLED
+    update_by_ids(
+        Reminder,
+        ids,
+        match="ticket",
+        where={"status": Reminder.Status.PENDING},
+        status=Reminder.Status.CANCELLED,
     )
-    TicketEvent.objects.bulk_create(
-        TicketEvent(
-            ticket_id=row.ticket_id,
-            action="escalated",
-            from_state=from_state,
-            to_state=target,
-            actor=actor,
-            at=now,
-            reason=reason,
-            payload={"waived_evidence": waived_evidence, "due_at": row.due_at.isoformat()},
-        )
-        for row in rows
+    actor_id = actor.pk if actor is not None else None
+    insert_rows(
+        TicketEvent,
+        EVENT_FIELDS,
+        (
+            (
+                row.ticket_id,
+                "escalated",
+                from_state,
+                target,
+                actor_id,
+                now,
+                reason,
+                {"waived_evidence": waived_evidence, "due_at": row.due_at.isoformat()},
+            )
+            for row in rows
+        ),
     )
     notifications_escalated(rows=rows, now=now)
 

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from merchants.models import Store
 
+from .bulk import insert_rows, update_by_ids
 from .models import Reminder, Ticket, TicketEvent, TicketState
 from .notifications import (
     deliveries_due,
@@ -28,7 +29,12 @@ from .notifications import (
     deliveries_enqueue_on_commit,
     notifications_reminders,
 )
-from .services import EscalationRow, tickets_confirm_locked, tickets_escalate_locked
+from .services import (
+    EVENT_FIELDS,
+    EscalationRow,
+    tickets_confirm_locked,
+    tickets_escalate_locked,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -167,17 +173,28 @@ def sweep_reminders(*, now: datetime, batch_size: int) -> tuple[int, int]:
         ]
         if not rows:
             return 0
-        Reminder.objects.filter(pk__in=[r.reminder_id for r in rows]).update(
-            status=Reminder.Status.SENT, sent_at=now
+        update_by_ids(
+            Reminder,
+            [row.reminder_id for row in rows],
+            status=Reminder.Status.SENT,
+            sent_at=now,
         )
-        TicketEvent.objects.bulk_create(
-            TicketEvent(
-                ticket_id=row.ticket_id,
-                action="reminder_sent",
-                at=now,
-                payload={"reminder": row.reminder_id, "minutes_before_due": row.offset_minutes},
-            )
-            for row in rows
+        insert_rows(
+            TicketEvent,
+            EVENT_FIELDS,
+            (
+                (
+                    row.ticket_id,
+                    "reminder_sent",
+                    "",
+                    "",
+                    None,
+                    now,
+                    "",
+                    {"reminder": row.reminder_id, "minutes_before_due": row.offset_minutes},
+                )
+                for row in rows
+            ),
         )
         stores = Store.objects.in_bulk({row.store_id for row in rows})
         deliveries_enqueue_on_commit(notifications_reminders(rows=rows, stores=stores, now=now))

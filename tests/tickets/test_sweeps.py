@@ -181,7 +181,10 @@ def test_a_crash_mid_batch_leaves_no_half_done_ticket_and_a_rerun_finishes():
     result = sweep_run(now=now, batch_size=3)
     assert result.escalated == 3
     assert TicketEvent.objects.filter(action="escalated").count() == 6
-    assert Notification.objects.filter(kind="escalated").count() == 6
+    # One digest per store per committed batch: the rolled-back batch left none.
+    digests = Notification.objects.filter(kind="escalated").order_by("pk")
+    assert [d.title for d in digests] == ["3 tickets escalated to platform intervention"] * 2
+    assert "N3, N4, N5" in digests[1].body
 
 
 def test_sweep_query_count_does_not_grow_with_the_backlog(django_assert_max_num_queries):
@@ -287,3 +290,18 @@ def test_beat_runs_the_sweep_every_interval(settings):
     from config.celery import app
 
     assert "tickets.tasks.sweep_deadlines" in app.tasks
+
+
+def test_many_escalations_of_a_store_arrive_as_one_digest():
+    store, other = StoreFactory(), StoreFactory()
+    for i in range(25):
+        opened(store, f"D{i:02d}", at=T0 + timedelta(minutes=i))
+    opened(other, "SOLO")
+    sweep_run(now=T0 + timedelta(days=2))
+    digest = Notification.objects.get(store=store, kind="escalated")
+    assert digest.title == "25 tickets escalated to platform intervention"
+    assert digest.ticket is None
+    assert "D00" in digest.body and "D19" in digest.body and "D20" not in digest.body
+    assert "and 5 more" in digest.body
+    solo = Notification.objects.get(store=other, kind="escalated")
+    assert solo.ticket.number == "SOLO"
