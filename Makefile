@@ -31,7 +31,7 @@ demo: migrate
 run: messages demo
 	@echo ""
 	@echo "Xietong is starting: http://127.0.0.1:$(PORT)/  (staff admin: http://127.0.0.1:$(PORT)/admin/)"
-	@echo "Logins: staff admin / admin12345; merchants taobao_demo, tmall_demo, jd_demo / demo12345"
+	@echo "Logins: staff admin / admin12345; store owners taobao_demo, tmall_demo, jd_demo / demo12345; JD after-sales jd_staff / demo12345"
 	@echo "Ctrl-C stops web, worker and beat."
 	@echo ""
 	DEBUG=1 PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile

@@ -71,6 +71,15 @@ class Store(models.Model):
         help_text=_("DingTalk 加签 / Feishu 签名校验 secret, if the bot uses one."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    round_robin = models.BooleanField(
+        _("round-robin assignment"),
+        default=False,
+        help_text=_("New tickets go in turn to after-sales staff marked on duty."),
+    )
+    # The membership that received the last round-robin ticket (the turn moves on from it).
+    round_robin_last = models.ForeignKey(
+        "Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -105,6 +114,8 @@ class Membership(models.Model):
     on_duty = models.BooleanField(
         _("on duty"), default=True, help_text=_("Takes part in round-robin assignment.")
     )
+    # Store-wide notifications newer than this are unread for this member.
+    notifications_seen_at = models.DateTimeField(_("notifications seen at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

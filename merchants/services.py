@@ -40,3 +40,9 @@ def store_check_member(*, user, store: Store) -> None:
     """Merchant actions need a membership of the ticket's store; views turn this into a 404."""
     if not store_user_is_member(user=user, store=store):
         raise PermissionDenied(_("You do not act for store %(store)s.") % {"store": store.code})
+
+
+def store_check_owner(*, user, store: Store) -> None:
+    """Owner-only actions (assigning, team settings, quick phrases)."""
+    if not store.memberships.filter(user_id=user.pk, role="owner").exists():
+        raise PermissionDenied(_("Only the store owner can do this."))

@@ -28,8 +28,27 @@ def _redis_missing() -> str | None:
     return None
 
 
+def chromium_path() -> str:
+    """Debian's Chromium, which the browser tests drive (CHROMIUM_PATH overrides)."""
+    return os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+
+
+def _chromium_missing() -> str | None:
+    path = chromium_path()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        return (
+            f"needs Chromium at {path}: run `apt-get install -y chromium` "
+            "(or set CHROMIUM_PATH to a Chromium binary)"
+        )
+    return None
+
+
 def pytest_runtest_setup(item):
-    checks = {"postgres": _postgres_missing, "redis": _redis_missing}
+    checks = {
+        "postgres": _postgres_missing,
+        "redis": _redis_missing,
+        "browser": _chromium_missing,
+    }
     for marker, check in checks.items():
         if item.get_closest_marker(marker) is None:
             continue

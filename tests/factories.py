@@ -83,3 +83,25 @@ def staff_user(role: str, username: str | None = None):
     user = UserFactory(username=username or f"{role}-staff", is_staff=True)
     user.groups.add(Group.objects.get(name=role))
     return user
+
+
+def make_evidence(ticket, name="chat.png", content=b"\x89PNG\r\n\x1a\n fake"):
+    """An evidence row with a stored file, bypassing the upload checks (for staff-side tests)."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    from tickets.models import Evidence
+
+    item = Evidence(
+        ticket=ticket,
+        original_name=name,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content),
+        content_type="image/png",
+        uploaded_by=MembershipFactory(store=ticket.store).user,
+        uploaded_at=ticket.created_at,
+    )
+    item.file.save(name, ContentFile(content), save=False)
+    item.save()
+    return item

@@ -45,6 +45,8 @@ def _column_value(field: models.Field, value):
         return json.dumps(value, cls=field.encoder)
     if value is None or isinstance(value, _PLAIN):
         return value
+    if isinstance(value, models.Model):  # a related object for a foreign key
+        return value.pk
     return field.get_db_prep_save(value, connection)
 
 

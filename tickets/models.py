@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from merchants.models import Platform, Store
@@ -244,6 +245,15 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         protected=True,
     )
     priority = models.PositiveSmallIntegerField(_("priority"), default=PRIORITY_NORMAL)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="assigned_tickets",
+        verbose_name=_("assignee"),
+    )
     escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -266,6 +276,8 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             # The sweeps: any state's tickets by deadline ("open and due_at < now").
             models.Index(fields=["state", "due_at"], name="ticket_state_due"),
             models.Index(fields=["order_number"], name="ticket_order_number"),
+            # The inbox's "mine" filter.
+            models.Index(fields=["assignee", "state", "due_at"], name="ticket_assignee_state_due"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -520,6 +532,23 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.user})"
 
 
+class EventAction(models.TextChoices):
+    OPENED = "opened", _("Opened")
+    CONTACT_LOGGED = "contact_logged", _("Contact logged")
+    EVIDENCE_UPLOADED = "evidence_uploaded", _("Evidence uploaded")
+    REPLIED = "replied", _("Replied")
+    CONFIRMED = "confirmed", _("Confirmed")
+    ESCALATED = "escalated", _("Escalated to platform intervention")
+    JUDGED = "judged", _("Judged")
+    COMPENSATED = "compensated", _("Compensated")
+    EVIDENCE_FORGED = "evidence_forged", _("Evidence marked forged")
+    EXEMPTION_REQUESTED = "exemption_requested", _("Exemption requested")
+    EXEMPTION_GRANTED = "exemption_granted", _("Exemption granted")
+    EXEMPTION_REJECTED = "exemption_rejected", _("Exemption rejected")
+    REMINDER_SENT = "reminder_sent", _("Reminder sent")
+    ASSIGNED = "assigned", _("Assigned")
+
+
 class AppendOnlyError(Exception):
     pass
 
@@ -531,9 +560,9 @@ class TicketEvent(models.Model):
     ticket = models.ForeignKey(
         Ticket, on_delete=models.CASCADE, related_name="events", db_index=False
     )
-    action = models.CharField(_("action"), max_length=32)
-    from_state = models.CharField(_("from"), max_length=16, blank=True)
-    to_state = models.CharField(_("to"), max_length=16, blank=True)
+    action = models.CharField(_("action"), max_length=32, choices=EventAction.choices)
+    from_state = models.CharField(_("from"), max_length=16, blank=True, choices=TicketState.choices)
+    to_state = models.CharField(_("to"), max_length=16, blank=True, choices=TicketState.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -570,7 +599,7 @@ class Reminder(models.Model):
     database fact, not timing luck. Rows are made when the ticket opens."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
+        PENDING = "pending", pgettext_lazy("sending", "Pending")
         SENT = "sent", _("Sent")
         CANCELLED = "cancelled", _("Cancelled")
 
@@ -658,7 +687,7 @@ class Delivery(models.Model):
         WEBHOOK = "webhook", _("Group bot")
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
+        PENDING = "pending", pgettext_lazy("sending", "Pending")
         SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
@@ -696,3 +725,23 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.channel} {self.key} ({self.status})"
+
+
+class ReplyTemplate(models.Model):
+    """A store's quick phrase (快捷短语) that staff insert into a reply's remark."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="reply_templates")
+    title = models.CharField(_("title"), max_length=50)
+    text = models.TextField(_("text"), max_length=1000)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reply template")
+        verbose_name_plural = _("reply templates")
+        ordering = ["title", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "title"], name="reply_template_unique_title"),
+        ]
+
+    def __str__(self):
+        return self.title

@@ -153,7 +153,7 @@ def sweep_reminders(*, now: datetime, batch_size: int) -> tuple[int, int]:
 
     def step(limit: int) -> int:
         rows = [
-            ReminderRow(*values, None)
+            ReminderRow(*values)
             for values in Reminder.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(
                 status=Reminder.Status.PENDING,
@@ -169,6 +169,8 @@ def sweep_reminders(*, now: datetime, batch_size: int) -> tuple[int, int]:
                 "ticket__store_id",
                 "ticket__number",
                 "ticket__due_at",
+                # Reminders go to the assignee first; unassigned ones to the whole store.
+                "ticket__assignee_id",
             )[:limit]
         ]
         if not rows:

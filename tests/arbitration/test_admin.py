@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.core.files.base import ContentFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -18,10 +17,10 @@ from tests.factories import (
     MembershipFactory,
     StoreFactory,
     TicketFactory,
+    make_evidence,
     staff_user,
 )
 from tickets.models import (
-    Evidence,
     ReplyOption,
     Ticket,
     TicketEvent,
@@ -38,21 +37,6 @@ QUEUE_URL = "admin:arbitration_escalatedticket_changelist"
 def escalated_ticket(**kwargs) -> Ticket:
     ticket = TicketFactory(**kwargs)
     return ticket_escalate(ticket=ticket, user=None, now=ticket.due_at)
-
-
-def make_evidence(ticket, name="chat.png", content=b"\x89PNG\r\n\x1a\n fake") -> Evidence:
-    item = Evidence(
-        ticket=ticket,
-        original_name=name,
-        sha256=f"{abs(hash(content)):064d}"[:64],
-        size=len(content),
-        content_type="image/png",
-        uploaded_by=MembershipFactory(store=ticket.store).user,
-        uploaded_at=ticket.created_at,
-    )
-    item.file.save(name, ContentFile(content), save=False)
-    item.save()
-    return item
 
 
 def judge_url(ticket) -> str:

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.base import ContentFile
 from django.db.models import Sum
 
 from arbitration.models import Compensation, Judgment, Violation
@@ -21,9 +20,10 @@ from tests.factories import (
     MembershipFactory,
     StoreFactory,
     TicketFactory,
+    make_evidence,
     staff_user,
 )
-from tickets.models import Evidence, ExemptionRequest, Ticket, TicketEvent, TicketKind, TicketState
+from tickets.models import ExemptionRequest, Ticket, TicketEvent, TicketKind, TicketState
 from tickets.services import exemption_request, ticket_escalate
 
 pytestmark = pytest.mark.django_db
@@ -37,21 +37,6 @@ def escalated_ticket(**kwargs):
 def state_and_events(ticket):
     ticket = Ticket.objects.get(pk=ticket.pk)
     return ticket.state, ticket.due_at, TicketEvent.objects.filter(ticket=ticket).count()
-
-
-def make_evidence(ticket, name="chat.png", content=b"\x89PNG\r\n\x1a\n fake"):
-    item = Evidence(
-        ticket=ticket,
-        original_name=name,
-        sha256=f"{abs(hash(content)):064d}"[:64],
-        size=len(content),
-        content_type="image/png",
-        uploaded_by=MembershipFactory(store=ticket.store).user,
-        uploaded_at=ticket.created_at,
-    )
-    item.file.save(name, ContentFile(content), save=False)
-    item.save()
-    return item
 
 
 # --- judge ----------------------------------------------------------------------------

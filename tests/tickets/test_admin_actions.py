@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.admin.models import LogEntry
-from django.core.files.base import ContentFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,10 +16,10 @@ from tests.factories import (
     MembershipFactory,
     TicketFactory,
     UserFactory,
+    make_evidence,
     staff_user,
 )
 from tickets.models import (
-    Evidence,
     ExemptionRequest,
     ReplyOption,
     Ticket,
@@ -56,21 +55,6 @@ def replied_ticket(code="settled", **kwargs) -> Ticket:
         agreed_at=SOON,
         now=SOON + timedelta(minutes=30),
     )
-
-
-def make_evidence(ticket, name="chat.png", content=b"\x89PNG\r\n\x1a\n fake") -> Evidence:
-    item = Evidence(
-        ticket=ticket,
-        original_name=name,
-        sha256=f"{abs(hash(content)):064d}"[:64],
-        size=len(content),
-        content_type="image/png",
-        uploaded_by=MembershipFactory(store=ticket.store).user,
-        uploaded_at=ticket.created_at,
-    )
-    item.file.save(name, ContentFile(content), save=False)
-    item.save()
-    return item
 
 
 def snapshot(ticket) -> tuple:

@@ -64,3 +64,12 @@ def test_update_by_ids_matches_and_filters(path):
         (120, "sent"),
     }
     assert set(second.reminders.values_list("status", flat=True)) == {"pending", "sent"}
+
+
+def test_update_by_ids_takes_related_objects_for_foreign_keys(path):
+    from tests.factories import UserFactory
+
+    ticket, user = TicketFactory(), UserFactory()
+    assert bulk.update_by_ids(type(ticket), [ticket.pk], assignee=user) == 1
+    ticket.refresh_from_db()
+    assert ticket.assignee == user

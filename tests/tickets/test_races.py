@@ -4,13 +4,12 @@ Runs on PostgreSQL (real row locks) with two threads, each on its own connection
 released together by a barrier, many rounds over.
 """
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 
+from tests.concurrency import run_together
 from tests.factories import MembershipFactory, TicketFactory
 from tickets.models import Reply, ReplyOption, Ticket, TicketEvent, TicketState
 from tickets.services import contact_log, ticket_escalate, ticket_reply
@@ -22,28 +21,6 @@ pytestmark = [
 ]
 
 ROUNDS = 25
-
-
-def run_together(*calls):
-    """Run the calls in parallel threads; return each one's result or exception."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def runner(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - the loser's refusal is the point
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
 
 
 def test_merchant_reply_racing_the_deadline_escalation():

@@ -1,12 +1,11 @@
 """Sweeps under concurrency on PostgreSQL, and a real Celery worker on Redis."""
 
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 
+from tests.concurrency import run_together
 from tests.factories import StoreFactory, TicketFactory
 from tickets.models import Notification, Reminder, Ticket, TicketEvent
 from tickets.sweeps import sweep_escalations, sweep_reminders, sweep_run
@@ -17,27 +16,6 @@ pytestmark = [
 ]
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
-
-
-def in_threads(*calls):
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def runner(index, call):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - reported through the results
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 def backlog(n):
@@ -53,7 +31,7 @@ def backlog(n):
 def test_two_workers_escalating_at_once_share_the_work_and_never_double_it():
     backlog(120)
     now = T0 + timedelta(days=2)
-    results = in_threads(
+    results = run_together(
         lambda: sweep_escalations(now=now, batch_size=10),
         lambda: sweep_escalations(now=now, batch_size=10),
     )
@@ -68,7 +46,7 @@ def test_two_workers_escalating_at_once_share_the_work_and_never_double_it():
 def test_two_workers_sending_reminders_at_once_send_each_once():
     tickets = backlog(90)
     now = tickets[0].due_at - timedelta(minutes=30)
-    results = in_threads(
+    results = run_together(
         lambda: sweep_reminders(now=now, batch_size=7),
         lambda: sweep_reminders(now=now, batch_size=7),
     )
@@ -81,7 +59,7 @@ def test_two_workers_sending_reminders_at_once_send_each_once():
 def test_overlapping_full_sweeps_give_one_clean_result():
     backlog(60)
     now = T0 + timedelta(days=2)
-    results = in_threads(
+    results = run_together(
         lambda: sweep_run(now=now, batch_size=8), lambda: sweep_run(now=now, batch_size=8)
     )
     assert sum(r.escalated for r in results) == 60

@@ -5,14 +5,15 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from merchants.models import JDBusinessLine, JDBusinessType, Membership, Platform, Store
-from tickets.models import Category, TicketKind
-from tickets.services import ticket_open
+from tickets.models import Category, ReplyOption, ReplyTemplate, TicketKind, TicketState
+from tickets.services import contact_log, ticket_open, ticket_reply
 
 ADMIN = ("admin", "admin12345")
 MERCHANT_PASSWORD = "demo12345"
+JD_STAFF = "jd_staff"
 
 STORES = [
     # (code, name, platform, jd type, jd line, merchant login)
@@ -81,6 +82,12 @@ TICKETS = [
         False,
     ),
 ]
+QUICK_PHRASES = [
+    ("已补发", "您好，已为您安排补发，快递单号稍后同步，给您带来不便深表歉意。"),
+    ("已退款", "您好，退款已原路退回，预计1-3个工作日到账，请留意。"),
+    ("未接通", "已多次致电买家未接通，已发送短信请买家回电。"),
+]
+
 JD_CRC = [
     (
         "0101",
@@ -135,6 +142,10 @@ class Command(BaseCommand):
             Membership.objects.get_or_create(
                 user=user, store=store, defaults={"role": Membership.Role.OWNER}
             )
+            for title, text in QUICK_PHRASES:
+                ReplyTemplate.objects.get_or_create(
+                    store=store, title=title, defaults={"text": text}
+                )
             for suffix, kind, category, hours_ago, summary, cname, phone, worry_free in TICKETS:
                 _t, new = ticket_open(
                     store=store,
@@ -163,7 +174,36 @@ class Command(BaseCommand):
                         now=now - timedelta(hours=hours_ago),
                     )
                     opened += new
+        self._staff_and_a_reply(now=now)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({opened} tickets opened)."))
         self.stdout.write(f"  staff:     {ADMIN[0]} / {ADMIN[1]}  (Django admin at /admin/)")
         for _code, _name, platform, *_rest, login in STORES:
-            self.stdout.write(f"  merchant:  {login} / {MERCHANT_PASSWORD}  ({platform.label})")
+            with translation.override("en"):
+                label = str(platform.label)
+            self.stdout.write(f"  merchant:  {login} / {MERCHANT_PASSWORD}  ({label} owner)")
+        self.stdout.write(f"  staff:     {JD_STAFF} / {MERCHANT_PASSWORD}  (JD after-sales staff)")
+
+    def _staff_and_a_reply(self, *, now):
+        """An after-sales colleague on the JD store, and one ticket already answered."""
+        User = get_user_model()
+        store = Store.objects.get(code="JD-3001")
+        staff, created = User.objects.get_or_create(username=JD_STAFF)
+        if created:
+            staff.set_password(MERCHANT_PASSWORD)
+            staff.save()
+        Membership.objects.get_or_create(
+            user=staff, store=store, defaults={"role": Membership.Role.AFTER_SALES}
+        )
+        ticket = store.tickets.get(number="JD-3001-0005")
+        if ticket.state == TicketState.OPEN and now < ticket.due_at:
+            owner = User.objects.get(username="jd_demo")
+            at = ticket.created_at + timedelta(minutes=20)
+            contact_log(ticket=ticket, user=owner, channel="phone", attempted_at=at, now=at)
+            ticket_reply(
+                ticket=ticket,
+                user=owner,
+                option=ReplyOption.objects.get(platform="jd", code="settled"),
+                remark="已为买家开具电子发票并发送至邮箱",
+                agreed_at=at,
+                now=at + timedelta(minutes=5),
+            )

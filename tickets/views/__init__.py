@@ -1,0 +1,1 @@
+"""Merchant dashboard views: thin callers of the selectors and services."""

@@ -1,0 +1,189 @@
+"""The ticket page and its htmx forms: contacts, evidence, reply, exemption, assignment.
+
+Each POST calls one service. On htmx requests the affected section comes back as
+a partial (the reply returns the whole ticket, so the new state shows at once);
+without JavaScript the page is rendered again or redirected.
+"""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone, translation
+from django.views.decorators.http import require_POST
+
+from ..forms import AssignForm, ContactForm, EvidenceForm, ExemptionForm, ReplyForm
+from ..models import Evidence, TicketState
+from ..selectors import store_members, ticket_clock, ticket_detail
+from ..services import (
+    contact_log,
+    evidence_upload,
+    exemption_request,
+    reply_options_for,
+    ticket_reply,
+    tickets_assign,
+)
+from .common import add_service_error, store_required, store_ticket_or_404
+
+SECTION_TEMPLATES = {
+    "ticket": "tickets/_ticket.html",
+    "contacts": "tickets/_contacts.html",
+    "evidence": "tickets/_evidence.html",
+    "exemption": "tickets/_exemption.html",
+}
+
+
+def _context(request, ticket_id: int, **forms) -> dict:
+    ticket = ticket_detail(ticket_id=ticket_id, store=request.store)
+    options = list(reply_options_for(platform=ticket.store.platform))
+    members = store_members(store=request.store)
+    is_owner = request.membership.role == "owner"
+    context = {
+        "ticket": ticket,
+        "clock": ticket_clock(ticket=ticket, now=timezone.now()),
+        "is_open": ticket.state == TicketState.OPEN,
+        "can_add": ticket.state in (TicketState.OPEN, TicketState.REPLIED, TicketState.ESCALATED),
+        "options": options,
+        "templates": list(request.store.reply_templates.all()),
+        "is_owner": is_owner,
+        "contact_form": ContactForm(),
+        "evidence_form": EvidenceForm(),
+        "reply_form": ReplyForm(options=options, language=translation.get_language()),
+        "exemption_form": ExemptionForm(),
+        "assign_form": AssignForm(members=members, initial={"assignee": ticket.assignee_id})
+        if is_owner
+        else None,
+    }
+    context.update(forms)
+    return context
+
+
+def _respond(request, ticket_id: int, section: str, *, ok: bool, **forms):
+    if request.htmx:
+        return render(request, SECTION_TEMPLATES[section], _context(request, ticket_id, **forms))
+    if ok:
+        return redirect("ticket_detail", pk=ticket_id)
+    return render(request, "tickets/ticket.html", _context(request, ticket_id, **forms))
+
+
+@store_required
+def ticket_page(request, pk: int):
+    store_ticket_or_404(request, pk)
+    return render(request, "tickets/ticket.html", _context(request, pk))
+
+
+def _submit(request, pk: int, *, section: str, form_name: str, form, action, fresh=None):
+    """Validate ``form``, run ``action(cleaned_data)`` (a service call), show refusals
+    inline; on success the section comes back with ``fresh()`` (an empty form)."""
+    ok = False
+    if form.is_valid():
+        try:
+            action(form.cleaned_data)
+        except (ValidationError, PermissionDenied) as exc:
+            add_service_error(form, exc)
+        else:
+            ok = True
+            form = fresh() if fresh else form
+    return _respond(request, pk, section, ok=ok, **{form_name: form})
+
+
+@require_POST
+@store_required
+def contact_add(request, pk: int):
+    ticket = store_ticket_or_404(request, pk)
+    return _submit(
+        request,
+        pk,
+        section="contacts",
+        form_name="contact_form",
+        form=ContactForm(request.POST),
+        fresh=ContactForm,
+        action=lambda data: contact_log(
+            ticket=ticket,
+            user=request.user,
+            channel=data["channel"],
+            attempted_at=data["attempted_at"],
+            note=data["note"],
+        ),
+    )
+
+
+@require_POST
+@store_required
+def evidence_add(request, pk: int):
+    ticket = store_ticket_or_404(request, pk)
+    return _submit(
+        request,
+        pk,
+        section="evidence",
+        form_name="evidence_form",
+        form=EvidenceForm(request.POST, request.FILES),
+        fresh=EvidenceForm,
+        action=lambda data: evidence_upload(ticket=ticket, user=request.user, upload=data["file"]),
+    )
+
+
+@store_required
+def evidence_download(request, pk: int, evidence_id: int):
+    """Only the ticket's own store gets the file; anyone else gets a 404."""
+    ticket = store_ticket_or_404(request, pk)
+    item = get_object_or_404(Evidence, pk=evidence_id, ticket=ticket)
+    return FileResponse(item.file.open("rb"), as_attachment=True, filename=item.original_name)
+
+
+@require_POST
+@store_required
+def reply(request, pk: int):
+    ticket = store_ticket_or_404(request, pk)
+    options = list(reply_options_for(platform=ticket.store.platform))
+    form = ReplyForm(request.POST, options=options, language=translation.get_language())
+    return _submit(
+        request,
+        pk,
+        section="ticket",
+        form_name="reply_form",
+        form=form,
+        action=lambda data: ticket_reply(
+            ticket=ticket,
+            user=request.user,
+            option=form.options[data["option"]],
+            remark=data["remark"],
+            agreed_at=data["agreed_at"],
+        ),
+    )
+
+
+@require_POST
+@store_required
+def exemption(request, pk: int):
+    ticket = store_ticket_or_404(request, pk)
+    return _submit(
+        request,
+        pk,
+        section="exemption",
+        form_name="exemption_form",
+        form=ExemptionForm(request.POST),
+        fresh=ExemptionForm,
+        action=lambda data: exemption_request(
+            ticket=ticket, user=request.user, reason=data["reason"], minutes=data["minutes"]
+        ),
+    )
+
+
+@require_POST
+@store_required
+def assign_one(request, pk: int):
+    ticket = store_ticket_or_404(request, pk)
+    form = AssignForm(request.POST, members=store_members(store=request.store))
+    return _submit(
+        request,
+        pk,
+        section="ticket",
+        form_name="assign_form",
+        form=form,
+        action=lambda data: tickets_assign(
+            store=request.store,
+            user=request.user,
+            ticket_ids=[ticket.pk],
+            assignee=form.members.get(data["assignee"]),
+        ),
+    )
