@@ -53,9 +53,11 @@ clean:
 # Benchmarks need PostgreSQL; they run in a scratch database, never the dev one.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/xietong_bench
 BENCH_TICKETS ?= 100000
+BENCH_REPORT_TICKETS ?= 1000000
 
 bench: install
 	@psql "$(BENCH_DATABASE_URL:/xietong_bench=/postgres)" -tAc "SELECT 1 FROM pg_database WHERE datname='xietong_bench'" | grep -q 1 \
 	  || createdb -h 127.0.0.1 -U postgres xietong_bench
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --noinput -v0
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_sweep --tickets $(BENCH_TICKETS)
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_reports --tickets $(BENCH_REPORT_TICKETS)

@@ -4,14 +4,20 @@ read-only lists of what the services recorded (judgments, compensation, violatio
 Admin code only calls services (arbitration.services); the rules live there.
 """
 
+from datetime import date, timedelta
+from functools import cache
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
+from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from tickets.admin import ServiceWrittenAdmin
@@ -19,7 +25,17 @@ from tickets.models import Ticket, TicketState
 from tickets.selectors import format_remaining
 
 from .forms import CompensateForm, JudgeForm, add_service_error
-from .models import Compensation, EscalatedTicket, Judgment, Violation
+from .models import (
+    Compensation,
+    EscalatedTicket,
+    Judgment,
+    PenaltyEntry,
+    PenaltyPolicy,
+    PenaltyRule,
+    SettlementStatement,
+    Violation,
+)
+from .penalties import SHANGHAI, parse_month, settlement_close_month
 from .services import ticket_compensate, ticket_judge
 
 
@@ -219,3 +235,259 @@ class ViolationAdmin(ServiceWrittenAdmin):
     search_fields = ["ticket__number", "store__name", "store__code"]
     list_select_related = ["store", "ticket", "evidence", "found_by"]
     date_hierarchy = "found_at"
+
+
+# --- JD ops consequences: penalty rules and policy (ops data), the ledger, settlements ----
+
+
+@admin.register(PenaltyRule)
+class PenaltyRuleAdmin(admin.ModelAdmin):
+    """The n-th timeout of a store in a month gets the rule with the highest threshold ≤ n."""
+
+    list_display = ["platform", "from_count", "action", "points", "amount", "is_active"]
+    list_display_links = ["from_count"]
+    list_editable = ["action", "points", "amount", "is_active"]
+    list_filter = ["platform", "action", "is_active"]
+
+
+@admin.register(PenaltyPolicy)
+class PenaltyPolicyAdmin(admin.ModelAdmin):
+    list_display = ["platform", "closure_points", "window_days"]
+    list_display_links = ["platform"]
+    list_editable = ["closure_points", "window_days"]
+
+
+class MonthFilter(admin.SimpleListFilter):
+    """The months that have rows, newest first (one query), as YYYY-MM."""
+
+    title = _("month")
+    parameter_name = "month"
+
+    def lookups(self, request, model_admin):
+        months = model_admin.get_queryset(request).dates("month", "month", order="DESC")
+        return [(month.isoformat(), f"{month:%Y-%m}") for month in months]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            month = date.fromisoformat(self.value())
+        except ValueError:
+            return queryset.none()
+        return queryset.filter(month=month)
+
+
+@admin.register(PenaltyEntry)
+class PenaltyEntryAdmin(ServiceWrittenAdmin):
+    """The penalty ledger: written only by the nightly batch (arbitration.penalties)."""
+
+    list_display = [
+        "occurred_at",
+        "store",
+        "ticket",
+        "month_label",
+        "ordinal",
+        "action",
+        "points",
+        "amount",
+    ]
+    list_filter = [MonthFilter, "action", ("store", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["ticket__number", "store__code"]
+    # One query for the rows whatever their number: store and ticket are shown.
+    list_select_related = ["store", "ticket"]
+    ordering = ["-occurred_at", "-pk"]
+    actions = None
+
+    @admin.display(description=_("month"), ordering="month")
+    def month_label(self, obj: PenaltyEntry) -> str:
+        return f"{obj.month:%Y-%m}"
+
+
+CLOSE_MONTH_PERMISSION = "arbitration.add_settlementstatement"
+
+# Like admin_reports' pages, the templates live here: they are small. Our wording comes in
+# through the context, translated with gettext, so makemessages finds it; "Home" and
+# "Error:" are Django's admin catalogue.
+STATEMENT_CHANGE_LIST = """{% extends "admin/change_list.html" %}
+{% block object-tools-items %}
+  {% if close_month_url %}<li><a href="{{ close_month_url }}">{{ close_month_label }}</a></li>
+  {% endif %}{{ block.super }}
+{% endblock %}"""
+
+CLOSE_MONTH_PAGE = """{% extends "admin/base_site.html" %}{% load i18n static admin_urls %}
+{% block title %}{% if form.errors %}{% translate "Error:" %} {% endif %}{{ block.super }}
+{% endblock %}
+{% block extrastyle %}{{ block.super }}
+<link rel="stylesheet" href="{% static "admin/css/forms.css" %}">{% endblock %}
+{% block bodyclass %}{{ block.super }} app-{{ opts.app_label }} model-{{ opts.model_name }}
+change-form{% endblock %}
+{% block breadcrumbs %}
+<div class="breadcrumbs">
+<a href="{% url 'admin:index' %}">{% translate "Home" %}</a>
+&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">
+{{ opts.app_config.verbose_name }}</a>
+&rsaquo; <a href="{% url opts|admin_urlname:'changelist' %}">
+{{ opts.verbose_name_plural|capfirst }}</a>
+&rsaquo; {{ title }}
+</div>
+{% endblock %}
+{% block content %}<div id="content-main">
+<p>{{ intro }}</p>
+<form method="post" id="{{ opts.model_name }}_close_month_form" novalidate>{% csrf_token %}
+  {% include "admin/tickets/includes/form_fields.html" %}
+  <div class="submit-row"><input type="submit" class="default" value="{{ submit_label }}"></div>
+</form>
+</div>
+{% endblock %}"""
+
+
+@cache
+def _settlement_template(source: str):
+    # Compiled once, on first use (the template engine needs the apps loaded).
+    return engines["django"].from_string(source)
+
+
+class CloseMonthForm(forms.Form):
+    month = forms.CharField(
+        label=_("Month"),
+        max_length=7,
+        help_text=_("YYYY-MM, a month in Beijing time that is over."),
+        widget=forms.TextInput(attrs={"placeholder": "2026-11", "size": 8}),
+    )
+
+    def clean_month(self) -> date:
+        try:
+            return parse_month(self.cleaned_data["month"])
+        except ValueError:
+            raise ValidationError(_("Enter a month as YYYY-MM."), code="invalid") from None
+
+
+@admin.register(SettlementStatement)
+class SettlementStatementAdmin(ServiceWrittenAdmin):
+    """Monthly JD settlements: written only by settlement_close_month."""
+
+    list_display = [
+        "month_label",
+        "store",
+        "payable",
+        "fines",
+        "deducted_from_payable",
+        "deposit_before",
+        "deducted_from_deposit",
+        "deposit_after",
+        "shortfall_display",
+        "net_payable",
+        "points_in_window",
+        "closure_flag",
+    ]
+    list_filter = [MonthFilter, "closure_flag"]
+    search_fields = ["store__code", "store__name"]
+    list_select_related = ["store"]
+    ordering = ["-month", "store__code"]
+    actions = None
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "close-month/",
+                self.admin_site.admin_view(self.close_month_view),
+                name="{}_{}_close_month".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    @property
+    def change_list_template(self):
+        return _settlement_template(STATEMENT_CHANGE_LIST)
+
+    def changelist_view(self, request, extra_context=None):
+        url = None
+        if request.user.has_perm(CLOSE_MONTH_PERMISSION):
+            name = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}"
+            url = reverse(f"{name}_close_month", current_app=self.admin_site.name)
+        extra_context = {
+            **(extra_context or {}),
+            "close_month_url": url,
+            "close_month_label": gettext("Close a month"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("month"), ordering="month")
+    def month_label(self, obj: SettlementStatement) -> str:
+        return f"{obj.month:%Y-%m}"
+
+    # What neither the payable amount nor the deposit covered: ops must chase it.
+    @admin.display(description=_("shortfall"), ordering="shortfall")
+    def shortfall_display(self, obj: SettlementStatement):
+        if obj.shortfall > 0:
+            return format_html(
+                '<strong class="shortfall" style="color: var(--error-fg)">{}</strong>',
+                obj.shortfall,
+            )
+        return obj.shortfall
+
+    def close_month_view(self, request):
+        """Close an Asia/Shanghai month for every JD store (re-closing replaces)."""
+        # Superusers have every permission, so has_perm covers them too.
+        if not request.user.has_perm(CLOSE_MONTH_PERMISSION):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = CloseMonthForm(request.POST)
+            if form.is_valid():
+                month = form.cleaned_data["month"]
+                try:
+                    statements = settlement_close_month(month=month)
+                except ValidationError as error:
+                    add_service_error(form, error)
+                else:
+                    done = self._closed_message(month, statements)
+                    LogEntry.objects.log_actions(
+                        user_id=request.user.pk,
+                        queryset=statements,
+                        action_flag=ADDITION,
+                        change_message=done,
+                    )
+                    messages.success(request, done)
+                    name = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}"
+                    changelist = reverse(f"{name}_changelist", current_app=self.admin_site.name)
+                    return redirect(f"{changelist}?month={month.isoformat()}")
+        else:
+            today = timezone.now().astimezone(SHANGHAI).date()
+            last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+            form = CloseMonthForm(initial={"month": f"{last_month:%Y-%m}"})
+
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Close a month"),
+            "intro": gettext(
+                "Every JD store gets the month's statement: fines come off the payable "
+                "amount, then off the deposit, which never goes below zero. Closing a month "
+                "again replaces its statements and does not deduct the deposit twice."
+            ),
+            "submit_label": gettext("Close the month"),
+            "form": form,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, _settlement_template(CLOSE_MONTH_PAGE), context)
+
+    @staticmethod
+    def _closed_message(month: date, statements: list[SettlementStatement]) -> str:
+        shortfalls = sum(1 for s in statements if s.shortfall > 0)
+        flagged = sum(1 for s in statements if s.closure_flag)
+        return ngettext(
+            "Closed %(month)s: %(count)d JD store statement (%(shortfalls)d with a "
+            "shortfall, %(flagged)d over the closure threshold).",
+            "Closed %(month)s: %(count)d JD store statements (%(shortfalls)d with a "
+            "shortfall, %(flagged)d over the closure threshold).",
+            len(statements),
+        ) % {
+            "month": f"{month:%Y-%m}",
+            "count": len(statements),
+            "shortfalls": shortfalls,
+            "flagged": flagged,
+        }
+
+
+from . import admin_reports  # noqa: F401,E402

@@ -1,5 +1,7 @@
 """The platform's judgments on escalated tickets, compensation, and store violations."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -105,3 +107,168 @@ class EscalatedTicket(Ticket):
         proxy = True
         verbose_name = _("Escalated queue")
         verbose_name_plural = _("Escalated queue")
+
+
+class StoreDayReport(models.Model):
+    """One store's figures for one Asia/Shanghai day, written by the nightly batch.
+
+    Re-running a day replaces its rows; the batch is the only writer.
+    """
+
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="day_reports", db_index=False
+    )
+    day = models.DateField(_("day"))
+    received = models.PositiveIntegerField(_("tickets received"), default=0)
+    replied_in_time = models.PositiveIntegerField(_("replied in time"), default=0)
+    replied_late = models.PositiveIntegerField(_("replied late"), default=0)
+    timed_out = models.PositiveIntegerField(_("timed out"), default=0)
+    escalated = models.PositiveIntegerField(_("escalated"), default=0)
+    judged_liable = models.PositiveIntegerField(_("judged liable"), default=0)
+    judged_not_liable = models.PositiveIntegerField(_("judged not liable"), default=0)
+    compensated = models.PositiveIntegerField(_("worry-free compensated"), default=0)
+    median_reply_seconds = models.PositiveIntegerField(
+        _("median time to reply (s)"), null=True, blank=True
+    )
+    p90_reply_seconds = models.PositiveIntegerField(
+        _("p90 time to reply (s)"), null=True, blank=True
+    )
+    violation_points = models.PositiveIntegerField(_("violation points added"), default=0)
+    fines = models.DecimalField(
+        _("fines added (CNY)"), max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
+    # Rolling 30 days ending this day: liable judgments ÷ paid orders (Taobao 纠纷退款率,
+    # Tmall 平台纠纷率). Empty when the store had no paid orders in the window.
+    liable_30d = models.PositiveIntegerField(_("liable judgments, 30 days"), default=0)
+    paid_orders_30d = models.PositiveIntegerField(_("paid orders, 30 days"), default=0)
+    dispute_rate = models.DecimalField(
+        _("dispute-refund rate (%)"), max_digits=9, decimal_places=4, null=True, blank=True
+    )
+    computed_at = models.DateTimeField(_("computed at"))
+
+    class Meta:
+        verbose_name = _("store day report")
+        verbose_name_plural = _("store day reports")
+        ordering = ["-day", "store_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "day"], name="store_day_report_unique"),
+        ]
+        indexes = [models.Index(fields=["day"], name="store_day_report_day")]
+
+    def __str__(self):
+        return f"{self.store_id} {self.day}"
+
+
+class PenaltyRule(models.Model):
+    """JD ops consequences as data: the n-th timed-out ticket of a store in a calendar
+    month gets a warning, points or a fine (the rule with the highest threshold ≤ n)."""
+
+    class Action(models.TextChoices):
+        WARNING = "warning", _("Warning")
+        POINTS = "points", _("Points")
+        FINE = "fine", _("Fine")
+
+    platform = models.CharField(_("platform"), max_length=16, default="jd")
+    from_count = models.PositiveIntegerField(
+        _("from the n-th timeout in a month"), help_text=_("1 = the first one.")
+    )
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    points = models.PositiveIntegerField(_("points"), default=0)
+    amount = models.DecimalField(
+        _("fine (CNY)"), max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("penalty rule")
+        verbose_name_plural = _("penalty rules")
+        ordering = ["platform", "from_count"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "from_count"], name="penalty_rule_unique_threshold"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.platform} #{self.from_count}+: {self.get_action_display()}"
+
+
+class PenaltyEntry(models.Model):
+    """The per-store penalty ledger: one entry per timed-out ticket."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="penalties")
+    ticket = models.OneToOneField(Ticket, on_delete=models.PROTECT, related_name="penalty")
+    rule = models.ForeignKey(PenaltyRule, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(_("action"), max_length=16, choices=PenaltyRule.Action.choices)
+    points = models.PositiveIntegerField(_("points"), default=0)
+    amount = models.DecimalField(
+        _("fine (CNY)"), max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
+    occurred_at = models.DateTimeField(_("timed out at"))
+    month = models.DateField(_("month"), help_text=_("First day of the Asia/Shanghai month."))
+    ordinal = models.PositiveIntegerField(_("n-th timeout of the month"))
+
+    class Meta:
+        verbose_name = _("penalty entry")
+        verbose_name_plural = _("penalty ledger")
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["store", "month"], name="penalty_store_month")]
+
+    def __str__(self):
+        return f"{self.store_id} {self.ticket_id} {self.action}"
+
+
+class PenaltyPolicy(models.Model):
+    """Per-platform thresholds ops set: when accumulated points flag a store for closure."""
+
+    platform = models.CharField(_("platform"), max_length=16, unique=True)
+    closure_points = models.PositiveIntegerField(
+        _("closure threshold (points)"),
+        help_text=_("Penalty and violation points in the window that flag a store."),
+    )
+    window_days = models.PositiveIntegerField(_("window (days)"), default=365)
+
+    class Meta:
+        verbose_name = _("penalty policy")
+        verbose_name_plural = _("penalty policies")
+
+    def __str__(self):
+        return f"{self.platform}: {self.closure_points} points / {self.window_days} days"
+
+
+class SettlementStatement(models.Model):
+    """A store's monthly settlement: fines deducted from what is payable, then from the
+    deposit, which never goes below zero; what neither covers is the shortfall."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="statements")
+    month = models.DateField(_("month"), help_text=_("First day of the Asia/Shanghai month."))
+    payable = models.DecimalField(_("payable before fines"), max_digits=14, decimal_places=2)
+    fines = models.DecimalField(_("fines"), max_digits=14, decimal_places=2)
+    deducted_from_payable = models.DecimalField(
+        _("deducted from payable"), max_digits=14, decimal_places=2
+    )
+    deposit_before = models.DecimalField(_("deposit before"), max_digits=14, decimal_places=2)
+    deducted_from_deposit = models.DecimalField(
+        _("deducted from deposit"), max_digits=14, decimal_places=2
+    )
+    deposit_after = models.DecimalField(_("deposit after"), max_digits=14, decimal_places=2)
+    shortfall = models.DecimalField(_("shortfall"), max_digits=14, decimal_places=2)
+    net_payable = models.DecimalField(_("net payable"), max_digits=14, decimal_places=2)
+    points_in_window = models.PositiveIntegerField(_("points in the closure window"), default=0)
+    closure_flag = models.BooleanField(_("closure threshold crossed"), default=False)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("settlement statement")
+        verbose_name_plural = _("settlement statements")
+        ordering = ["-month", "store_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "month"], name="statement_unique_month"),
+            models.CheckConstraint(
+                condition=Q(deposit_after__gte=0) & Q(shortfall__gte=0) & Q(net_payable__gte=0),
+                name="statement_never_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.store_id} {self.month:%Y-%m}"

@@ -56,6 +56,15 @@ ROLES: dict[str, list[tuple[str, str]]] = {
         ("merchants", "view_dailyordervolume"),
         ("merchants", "add_dailyordervolume"),
         ("merchants", "change_dailyordervolume"),
+        ("arbitration", "view_storedayreport"),
+        ("arbitration", "view_penaltyentry"),
+        ("arbitration", "view_penaltyrule"),
+        ("arbitration", "add_penaltyrule"),
+        ("arbitration", "change_penaltyrule"),
+        ("arbitration", "view_penaltypolicy"),
+        ("arbitration", "change_penaltypolicy"),
+        ("arbitration", "view_settlementstatement"),
+        ("arbitration", "add_settlementstatement"),
     ],
 }
 

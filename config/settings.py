@@ -8,6 +8,7 @@ set DATABASE_URL and REDIS_URL to PostgreSQL and Redis.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("XIETONG_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -193,5 +194,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SWEEP_INTERVAL_SECONDS,
         # A sweep that could not start within one interval is replaced by the next one.
         "options": {"expires": SWEEP_INTERVAL_SECONDS},
+    },
+    # Yesterday's store reports at 02:00 Asia/Shanghai (CELERY_TIMEZONE is local time).
+    "nightly-reports": {
+        "task": "arbitration.tasks.nightly_reports",
+        "schedule": crontab(hour=2, minute=0),
+        "options": {"expires": 6 * 3600},
+    },
+    # Last month's JD settlement statements, after that night's report.
+    "monthly-settlement": {
+        "task": "arbitration.tasks.monthly_settlement",
+        "schedule": crontab(day_of_month=1, hour=3, minute=0),
+        "options": {"expires": 6 * 3600},
     },
 }

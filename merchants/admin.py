@@ -1,6 +1,21 @@
-from django.contrib import admin
+import csv
+import io
 
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from .imports import TEMPLATE_HEADER, OrderVolumeImportError, order_volumes_import
 from .models import DailyOrderVolume, Membership, Store
+
+# A refused file can have an error on each of its 200,000 rows; the page shows the first ones.
+SHOWN_IMPORT_ERRORS = 500
 
 
 class MembershipInline(admin.TabularInline):
@@ -26,6 +41,28 @@ class MembershipAdmin(admin.ModelAdmin):
     raw_id_fields = ["user", "store"]
 
 
+class OrderVolumeImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_(
+            "Columns 店铺编码, 日期, 支付订单数, 支付金额 (or store_code, date, paid_orders, "
+            "paid_amount); 支付金额 may be left out. Dates as YYYY-MM-DD. UTF-8 or GB18030."
+        ),
+    )
+    replace = forms.BooleanField(
+        label=_("Overwrite days already imported"),
+        required=False,
+        initial=True,
+        help_text=_("Otherwise a row for a store and day that already has paid orders is refused."),
+    )
+
+    def __init__(self, *args, can_replace: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Overwriting a day is a change: without that permission, existing days are refused.
+        if not can_replace:
+            del self.fields["replace"]
+
+
 @admin.register(DailyOrderVolume)
 class DailyOrderVolumeAdmin(admin.ModelAdmin):
     list_display = ["store", "date", "paid_orders"]
@@ -34,3 +71,85 @@ class DailyOrderVolumeAdmin(admin.ModelAdmin):
     date_hierarchy = "date"
     list_select_related = ["store"]
     raw_id_fields = ["store"]
+    change_list_template = "admin/merchants/dailyordervolume/change_list.html"
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="{}_{}_import".format(*info),
+            ),
+            path(
+                "import/template.csv",
+                self.admin_site.admin_view(self.import_template_view),
+                name="{}_{}_import_template".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        """Paid orders per store and day from a CSV: all rows, or none and the reasons."""
+        if not request.user.has_perm("merchants.add_dailyordervolume"):
+            raise PermissionDenied
+        can_replace = request.user.has_perm("merchants.change_dailyordervolume")
+        row_errors = []
+        if request.method == "POST":
+            form = OrderVolumeImportForm(request.POST, request.FILES, can_replace=can_replace)
+            if form.is_valid():
+                try:
+                    result = order_volumes_import(
+                        file=form.cleaned_data["file"],
+                        replace=form.cleaned_data.get("replace", False),
+                    )
+                except OrderVolumeImportError as error:
+                    row_errors = error.row_errors
+                    form.add_error(
+                        None,
+                        ngettext(
+                            "The file has %(count)d error; nothing was imported.",
+                            "The file has %(count)d errors; nothing was imported.",
+                            len(row_errors),
+                        )
+                        % {"count": len(row_errors)},
+                    )
+                else:
+                    messages.success(
+                        request,
+                        ngettext(
+                            "Imported %(total)d row: %(created)d created, %(updated)d updated.",
+                            "Imported %(total)d rows: %(created)d created, %(updated)d updated.",
+                            result.total,
+                        )
+                        % {
+                            "total": result.total,
+                            "created": result.created,
+                            "updated": result.updated,
+                        },
+                    )
+                    return redirect(f"{self.admin_site.name}:merchants_dailyordervolume_changelist")
+        else:
+            form = OrderVolumeImportForm(can_replace=can_replace)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Import paid orders from CSV"),
+            "form": form,
+            "row_errors": row_errors[:SHOWN_IMPORT_ERRORS],
+            "hidden_errors": max(len(row_errors) - SHOWN_IMPORT_ERRORS, 0),
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/merchants/dailyordervolume/import.html", context)
+
+    def import_template_view(self, request):
+        """An empty CSV with the Chinese headers, with a BOM so Excel reads it as UTF-8."""
+        if not request.user.has_perm("merchants.add_dailyordervolume"):
+            raise PermissionDenied
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow(TEMPLATE_HEADER)
+        response = HttpResponse(
+            ("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="order_volumes_template.csv"'
+        return response

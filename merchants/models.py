@@ -1,5 +1,7 @@
 """Stores, who may act for them, and the order volumes that rates are computed from."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -71,6 +73,10 @@ class Store(models.Model):
         help_text=_("DingTalk 加签 / Feishu 签名校验 secret, if the bot uses one."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # JD 保证金: fines the monthly settlement cannot cover come out of it, never below zero.
+    deposit = models.DecimalField(
+        _("deposit (CNY)"), max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
     round_robin = models.BooleanField(
         _("round-robin assignment"),
         default=False,
@@ -135,6 +141,11 @@ class DailyOrderVolume(models.Model):
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="order_volumes")
     date = models.DateField(_("date"))
     paid_orders = models.PositiveIntegerField(_("paid orders"))
+    # What the platform settles to the store for that day's paid orders (JD's monthly
+    # settlement deducts fines from the sum).
+    paid_amount = models.DecimalField(
+        _("paid amount (CNY)"), max_digits=14, decimal_places=2, default=Decimal("0.00")
+    )
 
     class Meta:
         verbose_name = _("daily order volume")

@@ -276,6 +276,12 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             # The sweeps: any state's tickets by deadline ("open and due_at < now").
             models.Index(fields=["state", "due_at"], name="ticket_state_due"),
             models.Index(fields=["order_number"], name="ticket_order_number"),
+            # The nightly report and the penalty ledger read a day's escalations.
+            models.Index(
+                fields=["escalated_at"],
+                condition=Q(escalated_at__isnull=False),
+                name="ticket_escalated_at",
+            ),
             # The inbox's "mine" filter.
             models.Index(fields=["assignee", "state", "due_at"], name="ticket_assignee_state_due"),
         ]
@@ -460,7 +466,7 @@ class Reply(models.Model):
     replied_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    replied_at = models.DateTimeField(_("replied at"))
+    replied_at = models.DateTimeField(_("replied at"), db_index=True)
 
     class Meta:
         verbose_name = _("reply")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import common, inbox, notifications, overview, team, ticket
+from .views import common, inbox, notifications, overview, reports, team, ticket
 
 urlpatterns = [
     path("", inbox.inbox, name="home"),
@@ -26,4 +26,8 @@ urlpatterns = [
     path("team/members/<int:pk>/duty/", team.member_duty, name="team_member_duty"),
     path("team/phrases/", team.phrase_add, name="team_phrase_add"),
     path("team/phrases/<int:pk>/delete/", team.phrase_delete, name="team_phrase_delete"),
+    # -- nightly day reports and their downloads (tickets/views/reports.py)
+    path("reports/", reports.reports, name="reports"),
+    path("reports/download.csv", reports.download, {"fmt": "csv"}, name="reports_download_csv"),
+    path("reports/download.xlsx", reports.download, {"fmt": "xlsx"}, name="reports_download_xlsx"),
 ]
