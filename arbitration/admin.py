@@ -5,14 +5,12 @@ Admin code only calls services (arbitration.services); the rules live there.
 """
 
 from datetime import date, timedelta
-from functools import cache
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
-from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -305,47 +303,6 @@ class PenaltyEntryAdmin(ServiceWrittenAdmin):
 
 CLOSE_MONTH_PERMISSION = "arbitration.add_settlementstatement"
 
-# Like admin_reports' pages, the templates live here: they are small. Our wording comes in
-# through the context, translated with gettext, so makemessages finds it; "Home" and
-# "Error:" are Django's admin catalogue.
-STATEMENT_CHANGE_LIST = """{% extends "admin/change_list.html" %}
-{% block object-tools-items %}
-  {% if close_month_url %}<li><a href="{{ close_month_url }}">{{ close_month_label }}</a></li>
-  {% endif %}{{ block.super }}
-{% endblock %}"""
-
-CLOSE_MONTH_PAGE = """{% extends "admin/base_site.html" %}{% load i18n static admin_urls %}
-{% block title %}{% if form.errors %}{% translate "Error:" %} {% endif %}{{ block.super }}
-{% endblock %}
-{% block extrastyle %}{{ block.super }}
-<link rel="stylesheet" href="{% static "admin/css/forms.css" %}">{% endblock %}
-{% block bodyclass %}{{ block.super }} app-{{ opts.app_label }} model-{{ opts.model_name }}
-change-form{% endblock %}
-{% block breadcrumbs %}
-<div class="breadcrumbs">
-<a href="{% url 'admin:index' %}">{% translate "Home" %}</a>
-&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">
-{{ opts.app_config.verbose_name }}</a>
-&rsaquo; <a href="{% url opts|admin_urlname:'changelist' %}">
-{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ title }}
-</div>
-{% endblock %}
-{% block content %}<div id="content-main">
-<p>{{ intro }}</p>
-<form method="post" id="{{ opts.model_name }}_close_month_form" novalidate>{% csrf_token %}
-  {% include "admin/tickets/includes/form_fields.html" %}
-  <div class="submit-row"><input type="submit" class="default" value="{{ submit_label }}"></div>
-</form>
-</div>
-{% endblock %}"""
-
-
-@cache
-def _settlement_template(source: str):
-    # Compiled once, on first use (the template engine needs the apps loaded).
-    return engines["django"].from_string(source)
-
 
 class CloseMonthForm(forms.Form):
     month = forms.CharField(
@@ -397,9 +354,7 @@ class SettlementStatementAdmin(ServiceWrittenAdmin):
             *super().get_urls(),
         ]
 
-    @property
-    def change_list_template(self):
-        return _settlement_template(STATEMENT_CHANGE_LIST)
+    change_list_template = "admin/xietong/change_list_tool.html"
 
     def changelist_view(self, request, extra_context=None):
         url = None
@@ -408,8 +363,8 @@ class SettlementStatementAdmin(ServiceWrittenAdmin):
             url = reverse(f"{name}_close_month", current_app=self.admin_site.name)
         extra_context = {
             **(extra_context or {}),
-            "close_month_url": url,
-            "close_month_label": gettext("Close a month"),
+            "tool_url": url,
+            "tool_label": gettext("Close a month"),
         }
         return super().changelist_view(request, extra_context)
 
@@ -470,7 +425,7 @@ class SettlementStatementAdmin(ServiceWrittenAdmin):
             "form": form,
             "media": self.media + form.media,
         }
-        return TemplateResponse(request, _settlement_template(CLOSE_MONTH_PAGE), context)
+        return TemplateResponse(request, "admin/xietong/form_page.html", context)
 
     @staticmethod
     def _closed_message(month: date, statements: list[SettlementStatement]) -> str:

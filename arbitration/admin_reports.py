@@ -5,13 +5,10 @@ Imported at the end of arbitration/admin.py. The rows are written only by the ni
 batch, so staff read them here and never add, edit or delete them.
 """
 
-from functools import cache
-
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.template import engines
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone, translation
@@ -41,48 +38,6 @@ FORMATS = {
     "csv": (report_rows_csv, CSV_CONTENT_TYPE),
     "xlsx": (report_rows_xlsx, XLSX_CONTENT_TYPE),
 }
-
-# The two templates live here rather than under templates/admin/: they are small, and
-# the change list only adds one link to Django's own. Our wording comes in through the
-# context, translated with gettext, so makemessages finds it; "Home" and "Error:" are
-# Django's admin catalogue.
-CHANGE_LIST = """{% extends "admin/change_list.html" %}
-{% block object-tools-items %}
-  <li><a href="{{ download_url }}">{{ download_label }}</a></li>
-  {{ block.super }}
-{% endblock %}"""
-
-DOWNLOAD_PAGE = """{% extends "admin/base_site.html" %}{% load i18n static admin_urls %}
-{% block title %}{% if form.errors %}{% translate "Error:" %} {% endif %}{{ block.super }}
-{% endblock %}
-{% block extrastyle %}{{ block.super }}
-<link rel="stylesheet" href="{% static "admin/css/forms.css" %}">{% endblock %}
-{% block bodyclass %}{{ block.super }} app-{{ opts.app_label }} model-{{ opts.model_name }}
-change-form{% endblock %}
-{% block breadcrumbs %}
-<div class="breadcrumbs">
-<a href="{% url 'admin:index' %}">{% translate "Home" %}</a>
-&rsaquo; <a href="{% url 'admin:app_list' app_label=opts.app_label %}">
-{{ opts.app_config.verbose_name }}</a>
-&rsaquo; <a href="{% url opts|admin_urlname:'changelist' %}">
-{{ opts.verbose_name_plural|capfirst }}</a>
-&rsaquo; {{ title }}
-</div>
-{% endblock %}
-{% block content %}<div id="content-main">
-<p>{{ intro }}</p>
-<form method="get" id="{{ opts.model_name }}_download_form" novalidate>
-  {% include "admin/tickets/includes/form_fields.html" %}
-  <div class="submit-row"><input type="submit" class="default" value="{{ submit_label }}"></div>
-</form>
-</div>
-{% endblock %}"""
-
-
-@cache
-def _template(source: str):
-    # Compiled once, on first use (the template engine needs the apps loaded).
-    return engines["django"].from_string(source)
 
 
 class PlatformDownloadForm(ReportPeriodForm):
@@ -129,16 +84,14 @@ class StoreDayReportAdmin(ServiceWrittenAdmin):
             *super().get_urls(),
         ]
 
-    @property
-    def change_list_template(self):
-        return _template(CHANGE_LIST)
+    change_list_template = "admin/xietong/change_list_tool.html"
 
     def changelist_view(self, request, extra_context=None):
         name = f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_download"
         extra_context = {
             **(extra_context or {}),
-            "download_url": reverse(name, current_app=self.admin_site.name),
-            "download_label": gettext("Download platform-wide"),
+            "tool_url": reverse(name, current_app=self.admin_site.name),
+            "tool_label": gettext("Download platform-wide"),
         }
         return super().changelist_view(request, extra_context)
 
@@ -165,10 +118,11 @@ class StoreDayReportAdmin(ServiceWrittenAdmin):
             )
             % {"days": MAX_PERIOD_DAYS},
             "submit_label": gettext("Download"),
+            "form_method": "get",
             "media": self.media + form.media,
         }
         return TemplateResponse(
-            request, _template(DOWNLOAD_PAGE), context, status=400 if form.errors else 200
+            request, "admin/xietong/form_page.html", context, status=400 if form.errors else 200
         )
 
     def _download(self, request, data: dict) -> HttpResponse:
