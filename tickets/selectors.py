@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils.translation import pgettext
 
 from . import sla
 from .models import ContactAttempt, Evidence, ExemptionRequest, Ticket, TicketEvent, TicketState
@@ -45,9 +46,10 @@ def format_remaining(value: timedelta) -> str:
     minutes = abs(seconds) // 60
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
+    parts = {"days": days, "hours": hours, "minutes": minutes}
     if days:
-        return f"{sign}{days}d {hours}h {minutes:02d}m"
-    return f"{sign}{hours}h {minutes:02d}m"
+        return sign + pgettext("time left", "%(days)dd %(hours)dh %(minutes)02dm") % parts
+    return sign + pgettext("time left", "%(hours)dh %(minutes)02dm") % parts
 
 
 # --- the merchant dashboard -------------------------------------------------------------

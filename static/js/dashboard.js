@@ -4,13 +4,17 @@
 (function () {
   "use strict";
 
+  // Unit labels come translated from <body data-time-units="d|h|m|s"> (天|小时|分|秒).
+  var units = (document.body.dataset.timeUnits || "d|h|m|s").split("|");
+
   function format(seconds) {
     var sign = seconds < 0 ? "-" : "";
     var s = Math.abs(Math.round(seconds));
     var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
     var m = Math.floor((s % 3600) / 60), r = s % 60;
     var pad = function (n) { return (n < 10 ? "0" : "") + n; };
-    return sign + (d ? d + "d " : "") + h + "h " + pad(m) + "m " + pad(r) + "s";
+    return sign + (d ? d + units[0] + " " : "") + h + units[1] + " " + pad(m) + units[2] + " " +
+      pad(r) + units[3];
   }
 
   // Live countdowns: tick every second unless the working clock is paused.

@@ -432,3 +432,11 @@ def test_an_expired_session_during_an_htmx_poll_redirects_the_whole_page(client)
     assert response.status_code == 204
     assert response["HX-Redirect"] == reverse("login")
     assert client.get(reverse("home")).status_code == 302
+
+
+def test_time_left_is_written_in_chinese_by_default(client, owner, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    opened(owner.store, "T-1")  # due Wed 10:00, now Tue 12:00: 22 hours left
+    html = body(client.get(reverse("home")))
+    assert "22小时00分" in html
+    assert 'data-time-units="天|小时|分|秒"' in html
