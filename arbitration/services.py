@@ -16,14 +16,14 @@ from django.utils.translation import gettext as _
 
 from tickets.models import Evidence, ExemptionRequest, Ticket, TicketState
 from tickets.services import (
-    MAX_EXEMPTION_MINUTES,
-    _require_perm,
-    _require_state,
-    _transition,
+    exemption_minutes_valid,
     reminders_reschedule,
+    require_perm,
+    require_state,
     ticket_event_write,
     ticket_extend_due,
     ticket_lock,
+    ticket_transition,
 )
 
 from .models import VIOLATION_POINTS, Compensation, Judgment, Severity, Violation
@@ -51,14 +51,14 @@ def ticket_judge(
     """纠纷判责 on an escalated ticket. A liable judgment counts toward the store's
     dispute-refund rate; worry-free (无忧购) tickets are never judged (SPEC.md)."""
     now = now or timezone.now()
-    _require_perm(user, "tickets.judge_ticket")
+    require_perm(user, "tickets.judge_ticket")
     amount = _amount(refund_amount, "refund_amount")
     reasoning = reasoning.strip()
     if not reasoning:
         raise ValidationError({"reasoning": _("Give the reasoning for the judgment.")})
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
-        _require_state(ticket, TicketState.ESCALATED)
+        require_state(ticket, TicketState.ESCALATED)
         if ticket.worry_free:
             raise ValidationError(
                 _("Worry-free orders are not judged: close them with compensation."),
@@ -72,7 +72,7 @@ def ticket_judge(
             judged_by=user,
             judged_at=now,
         )
-        _transition(
+        ticket_transition(
             ticket,
             "judge",
             actor=user,
@@ -95,11 +95,11 @@ def ticket_compensate(
     """Close an escalated worry-free ticket by its compensation standard: no judgment,
     no effect on the dispute rate."""
     now = now or timezone.now()
-    _require_perm(user, "tickets.compensate_ticket")
+    require_perm(user, "tickets.compensate_ticket")
     value = _amount(amount, "amount")
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
-        _require_state(ticket, TicketState.ESCALATED)
+        require_state(ticket, TicketState.ESCALATED)
         if not ticket.worry_free:
             raise ValidationError(
                 _("Only worry-free orders are compensated; judge this ticket instead."),
@@ -108,7 +108,7 @@ def ticket_compensate(
         compensation = Compensation.objects.create(
             ticket=ticket, amount=value, note=note.strip(), decided_by=user, decided_at=now
         )
-        _transition(
+        ticket_transition(
             ticket,
             "compensate",
             actor=user,
@@ -131,7 +131,7 @@ def evidence_mark_forged(
     """凭证造假: 12 points (general) or 48 points (serious) on the store, each time
     a forged file is found; one finding per file."""
     now = now or timezone.now()
-    _require_perm(user, "tickets.mark_evidence_forged")
+    require_perm(user, "tickets.mark_evidence_forged")
     if severity not in Severity.values:
         raise ValidationError({"severity": _("Choose general or serious.")})
     with transaction.atomic():
@@ -175,16 +175,16 @@ def exemption_grant(
     """Ops grant an exemption: the ticket's due_at moves on by the granted minutes
     (on the ticket's own clock)."""
     now = now or timezone.now()
-    _require_perm(user, "tickets.decide_exemption")
+    require_perm(user, "tickets.decide_exemption")
     with transaction.atomic():
         ticket = ticket_lock(ticket=request.ticket)
         request = ExemptionRequest.objects.select_for_update().get(pk=request.pk)
         _require_pending(request)
         granted = request.requested_minutes if minutes is None else minutes
-        if not isinstance(granted, int) or not 1 <= granted <= MAX_EXEMPTION_MINUTES:
+        if not exemption_minutes_valid(granted):
             raise ValidationError({"minutes": _("Grant between 1 minute and 7 days.")})
         # An escalated ticket has already left the merchant's hands; time cannot be given back.
-        _require_state(ticket, TicketState.OPEN)
+        require_state(ticket, TicketState.OPEN)
         old_due = ticket.due_at
         ticket.due_at = ticket_extend_due(ticket=ticket, minutes=granted)
         ticket.save(update_fields=["due_at", "updated_at"])
@@ -215,7 +215,7 @@ def exemption_reject(
     *, request: ExemptionRequest, user: AbstractBaseUser, note: str, now: datetime | None = None
 ) -> ExemptionRequest:
     now = now or timezone.now()
-    _require_perm(user, "tickets.decide_exemption")
+    require_perm(user, "tickets.decide_exemption")
     note = note.strip()
     if not note:
         raise ValidationError({"note": _("Tell the store why the request is rejected.")})

@@ -167,6 +167,17 @@ def reminders_reschedule(*, ticket: Ticket) -> None:
     Reminder.objects.bulk_update(pending, ["fire_at"])
 
 
+def reminders_cancel(*, ticket_ids: list[int]) -> None:
+    """A ticket that leaves open (replied, escalated) gets none of its pending reminders."""
+    update_by_ids(
+        Reminder,
+        ticket_ids,
+        match="ticket",
+        where={"status": Reminder.Status.PENDING},
+        status=Reminder.Status.CANCELLED,
+    )
+
+
 def _same_ticket_or_conflict(ticket: Ticket, *, store: Store) -> Ticket:
     if ticket.store_id != store.pk:
         raise ValidationError(
@@ -221,7 +232,7 @@ def ticket_event_write(
     )
 
 
-def _transition(
+def ticket_transition(
     ticket: Ticket,
     name: str,
     *,
@@ -247,7 +258,7 @@ def _transition(
     )
 
 
-def _require_state(ticket: Ticket, *states: str) -> None:
+def require_state(ticket: Ticket, *states: str) -> None:
     if ticket.state not in states:
         raise ValidationError(
             _("Ticket %(number)s is %(state)s; this needs it %(needed)s.")
@@ -260,7 +271,7 @@ def _require_state(ticket: Ticket, *states: str) -> None:
         )
 
 
-def _require_perm(user: AbstractBaseUser | None, perm: str) -> None:
+def require_perm(user: AbstractBaseUser | None, perm: str) -> None:
     if user is None or not user.is_active or not user.has_perm(perm):
         raise PermissionDenied(_("You are not allowed to do this."))
 
@@ -300,7 +311,7 @@ def contact_log(
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
         store_check_member(user=user, store=ticket.store)
-        _require_state(ticket, *WORKABLE_STATES)
+        require_state(ticket, *WORKABLE_STATES)
         if proof is not None and proof.ticket_id != ticket.pk:
             raise field_error("proof", _("The proof file belongs to another ticket."), code="proof")
         counts = attempted_at >= ticket.created_at
@@ -380,7 +391,7 @@ def evidence_upload(
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
         store_check_member(user=user, store=ticket.store)
-        _require_state(ticket, *WORKABLE_STATES)
+        require_state(ticket, *WORKABLE_STATES)
         if ticket.evidence.filter(sha256=sha256).exists():
             raise field_error(
                 "file", _("This file is already attached to the ticket."), code="duplicate"
@@ -437,7 +448,7 @@ def ticket_reply(
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
         store_check_member(user=user, store=ticket.store)
-        _require_state(ticket, TicketState.OPEN)
+        require_state(ticket, TicketState.OPEN)
         if now >= ticket.due_at:
             raise ValidationError(
                 _("The reply deadline has passed; the ticket goes to platform intervention."),
@@ -461,10 +472,8 @@ def ticket_reply(
             replied_by=user,
             replied_at=now,
         )
-        ticket.reminders.filter(status=Reminder.Status.PENDING).update(
-            status=Reminder.Status.CANCELLED
-        )
-        _transition(
+        reminders_cancel(ticket_ids=[ticket.pk])
+        ticket_transition(
             ticket,
             "reply",
             actor=user,
@@ -523,10 +532,10 @@ def ticket_confirm(
     auto-confirmation of a settled reply nobody objected to."""
     now = now or timezone.now()
     if user is not None:
-        _require_perm(user, "tickets.confirm_ticket")
+        require_perm(user, "tickets.confirm_ticket")
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
-        _require_state(ticket, TicketState.REPLIED)
+        require_state(ticket, TicketState.REPLIED)
         if user is None and not ticket.merchant_reply.settles:
             raise ValidationError(
                 _("Only a settled reply is confirmed automatically."), code="not_settled"
@@ -568,11 +577,11 @@ def ticket_escalate(
     """
     now = now or timezone.now()
     if user is not None:
-        _require_perm(user, "tickets.escalate_ticket")
+        require_perm(user, "tickets.escalate_ticket")
     reason = reason.strip()
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
-        _require_state(ticket, TicketState.OPEN, TicketState.REPLIED)
+        require_state(ticket, TicketState.OPEN, TicketState.REPLIED)
         if ticket.state == TicketState.OPEN:
             if now < ticket.due_at:
                 raise ValidationError(
@@ -667,13 +676,7 @@ def tickets_escalate_locked(
     update_by_ids(
         Ticket, ids, where={"state": from_state}, state=target, escalated_at=now, updated_at=now
     )
-    update_by_ids(
-        Reminder,
-        ids,
-        match="ticket",
-        where={"status": Reminder.Status.PENDING},
-        status=Reminder.Status.CANCELLED,
-    )
+    reminders_cancel(ticket_ids=ids)
     actor_id = actor.pk if actor is not None else None
     insert_rows(
         TicketEvent,
@@ -700,6 +703,11 @@ def tickets_escalate_locked(
 MAX_EXEMPTION_MINUTES = 7 * 24 * 60
 
 
+def exemption_minutes_valid(minutes) -> bool:
+    """An exemption, asked or granted, lasts from 1 minute to 7 days."""
+    return isinstance(minutes, int) and 1 <= minutes <= MAX_EXEMPTION_MINUTES
+
+
 def exemption_request(
     *,
     ticket: Ticket,
@@ -714,14 +722,14 @@ def exemption_request(
     problems = {}
     if not reason:
         problems["reason"] = _("Describe what stopped the store from replying.")
-    if not isinstance(minutes, int) or not 1 <= minutes <= MAX_EXEMPTION_MINUTES:
+    if not exemption_minutes_valid(minutes):
         problems["minutes"] = _("Ask for between 1 minute and 7 days.")
     if problems:
         raise ValidationError(problems)
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
         store_check_member(user=user, store=ticket.store)
-        _require_state(ticket, TicketState.OPEN)
+        require_state(ticket, TicketState.OPEN)
         if ticket.exemptions.filter(status=ExemptionRequest.Status.PENDING).exists():
             raise ValidationError(
                 _("An exemption request for this ticket is already waiting for a decision."),
