@@ -34,7 +34,7 @@ from .models import (
     Violation,
 )
 from .penalties import SHANGHAI, parse_month, settlement_close_month
-from .services import ticket_compensate, ticket_judge
+from .services.decisions import ticket_compensate, ticket_judge
 
 
 def _may_decide(user) -> bool:

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 
 from merchants.models import JDBusinessLine, JDBusinessType, Membership, Platform, Store
 from tickets.models import Category, Policy, Ticket, TicketKind
-from tickets.services import ticket_compute_due_at
+from tickets.services.intake import ticket_compute_due_at
 
 # A fixed Tuesday, 10:00 Asia/Shanghai, for tests that don't care about the date.
 TUESDAY_10_SHANGHAI = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)

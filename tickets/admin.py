@@ -18,7 +18,8 @@ from arbitration.forms import (
     error_text,
 )
 from arbitration.models import VIOLATION_POINTS, Severity
-from arbitration.services import evidence_mark_forged, exemption_grant, exemption_reject
+from arbitration.services.exemptions import exemption_grant, exemption_reject
+from arbitration.services.findings import evidence_mark_forged
 
 from .models import (
     CalendarException,
@@ -37,7 +38,7 @@ from .models import (
     WorkingCalendar,
 )
 from .selectors import format_remaining, ticket_clock_paused, ticket_remaining, tickets_with_clock
-from .services import ticket_confirm, ticket_escalate
+from .services.lifecycle import ticket_confirm, ticket_escalate
 
 
 class CalendarExceptionInline(admin.TabularInline):

@@ -21,7 +21,8 @@ from pydantic_core import PydanticCustomError
 from merchants.models import Store
 
 from .models import ApiToken, Category, Ticket, TicketKind, TicketState
-from .services import api_token_hash, ticket_open
+from .services.intake import ticket_open
+from .services.tokens import api_token_hash
 
 # The platform's clock and ours may drift a little; beyond this a created_at is a mistake.
 CREATED_AT_MAX_SKEW = timedelta(minutes=5)

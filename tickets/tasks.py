@@ -5,8 +5,8 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from .notifications import delivery_send
-from .sweeps import sweep_run
+from .services.deliveries import delivery_send
+from .services.sweeps import sweep_run
 
 logger = logging.getLogger(__name__)
 

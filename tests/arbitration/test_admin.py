@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from arbitration.models import Compensation, Judgment, Violation
-from arbitration.services import evidence_mark_forged, ticket_compensate, ticket_judge
+from arbitration.services.decisions import ticket_compensate, ticket_judge
+from arbitration.services.findings import evidence_mark_forged
 from tests.factories import (
     TUESDAY_10_SHANGHAI,
     MembershipFactory,
@@ -27,7 +28,8 @@ from tickets.models import (
     TicketKind,
     TicketState,
 )
-from tickets.services import contact_log, ticket_escalate, ticket_reply
+from tickets.services.contacts import contact_log
+from tickets.services.lifecycle import ticket_escalate, ticket_reply
 
 pytestmark = pytest.mark.django_db
 

@@ -45,8 +45,9 @@ from tests.factories import (
     staff_user,
 )
 from tickets.models import ReplyOption
-from tickets.services import contact_log, ticket_escalate, ticket_reply
-from tickets.sweeps import sweep_run
+from tickets.services.contacts import contact_log
+from tickets.services.lifecycle import ticket_escalate, ticket_reply
+from tickets.services.sweeps import sweep_run
 
 pytestmark = pytest.mark.django_db
 

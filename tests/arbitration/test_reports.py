@@ -19,7 +19,7 @@ from arbitration.tasks import nightly_reports
 from merchants.models import DailyOrderVolume
 from tests.factories import StoreFactory, TicketFactory, UserFactory, make_evidence
 from tickets.models import Reply, ReplyOption
-from tickets.services import ticket_escalate
+from tickets.services.lifecycle import ticket_escalate
 
 pytestmark = pytest.mark.django_db
 

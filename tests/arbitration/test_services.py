@@ -8,13 +8,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
 
 from arbitration.models import Compensation, Judgment, Violation
-from arbitration.services import (
-    evidence_mark_forged,
-    exemption_grant,
-    exemption_reject,
-    ticket_compensate,
-    ticket_judge,
-)
+from arbitration.services.decisions import ticket_compensate, ticket_judge
+from arbitration.services.exemptions import exemption_grant, exemption_reject
+from arbitration.services.findings import evidence_mark_forged
 from tests.factories import (
     TUESDAY_10_SHANGHAI,
     MembershipFactory,
@@ -24,7 +20,8 @@ from tests.factories import (
     staff_user,
 )
 from tickets.models import ExemptionRequest, Ticket, TicketEvent, TicketKind, TicketState
-from tickets.services import exemption_request, ticket_escalate
+from tickets.services.exemptions import exemption_request
+from tickets.services.lifecycle import ticket_escalate
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,8 @@ from playwright.sync_api import Page, expect
 
 from tests.factories import MembershipFactory, StoreFactory, UserFactory
 from tickets.models import ReplyOption, Ticket, TicketKind, TicketState
-from tickets.services import contact_log, ticket_open
+from tickets.services.contacts import contact_log
+from tickets.services.intake import ticket_open
 
 pytestmark = [
     pytest.mark.browser,

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from arbitration.models import Violation
-from arbitration.services import evidence_mark_forged
+from arbitration.services.findings import evidence_mark_forged
 from tests.factories import (
     TUESDAY_10_SHANGHAI,
     MembershipFactory,
@@ -26,7 +26,9 @@ from tickets.models import (
     TicketEvent,
     TicketState,
 )
-from tickets.services import contact_log, exemption_request, ticket_escalate, ticket_reply
+from tickets.services.contacts import contact_log
+from tickets.services.exemptions import exemption_request
+from tickets.services.lifecycle import ticket_escalate, ticket_reply
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.test import Client
 from merchants.models import JDBusinessLine
 from tests.factories import StoreFactory, TicketFactory, UserFactory
 from tickets.models import ApiToken, Ticket, TicketEvent
-from tickets.services import api_token_create
+from tickets.services.tokens import api_token_create
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.test import Client
 
 from tests.factories import StoreFactory, UserFactory
 from tickets.models import ApiToken
-from tickets.services import api_token_hash
+from tickets.services.tokens import api_token_hash
 
 pytestmark = pytest.mark.django_db
 

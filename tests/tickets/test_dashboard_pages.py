@@ -12,7 +12,9 @@ from django.urls import reverse
 from merchants.models import Membership, Store
 from tests.factories import MembershipFactory, StoreFactory, TicketFactory, UserFactory
 from tickets.models import Notification, ReplyOption, ReplyTemplate, Ticket, TicketState
-from tickets.services import contact_log, ticket_escalate, ticket_open, ticket_reply
+from tickets.services.contacts import contact_log
+from tickets.services.intake import ticket_open
+from tickets.services.lifecycle import ticket_escalate, ticket_reply
 
 pytestmark = pytest.mark.django_db
 

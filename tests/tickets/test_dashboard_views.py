@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from tests.factories import TUESDAY_10_SHANGHAI, MembershipFactory, StoreFactory
 from tickets.models import ContactAttempt, Evidence, ExemptionRequest, Reminder, Ticket, TicketKind
-from tickets.services import contact_log, evidence_upload, ticket_open
-from tickets.sweeps import sweep_run
+from tickets.services.contacts import contact_log
+from tickets.services.evidence import evidence_upload
+from tickets.services.intake import ticket_open
+from tickets.services.sweeps import sweep_run
 
 pytestmark = pytest.mark.django_db
 

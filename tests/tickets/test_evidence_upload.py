@@ -9,7 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.factories import MembershipFactory, TicketFactory
 from tickets.models import Evidence, TicketEvent
-from tickets.services import evidence_upload, ticket_escalate
+from tickets.services.evidence import evidence_upload
+from tickets.services.lifecycle import ticket_escalate
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,6 @@ from tests.factories import (
     UserFactory,
     staff_user,
 )
-from tickets import services
 from tickets.models import (
     ContactAttempt,
     ExemptionRequest,
@@ -25,13 +24,10 @@ from tickets.models import (
     TicketKind,
     TicketState,
 )
-from tickets.services import (
-    contact_log,
-    exemption_request,
-    ticket_confirm,
-    ticket_escalate,
-    ticket_reply,
-)
+from tickets.services import common
+from tickets.services.contacts import contact_log
+from tickets.services.exemptions import exemption_request
+from tickets.services.lifecycle import ticket_confirm, ticket_escalate, ticket_reply
 
 pytestmark = pytest.mark.django_db
 
@@ -318,7 +314,7 @@ def test_second_reply_is_refused(ticket, member):
 def test_transition_and_event_commit_together_or_not_at_all(ticket, member):
     contacted(ticket, member.user)
     before = snapshot(ticket)
-    real = services.ticket_event_write
+    real = common.ticket_event_write
 
     def failing(**kwargs):
         if kwargs["action"] == "replied":
@@ -326,7 +322,7 @@ def test_transition_and_event_commit_together_or_not_at_all(ticket, member):
         return real(**kwargs)
 
     with (
-        mock.patch.object(services, "ticket_event_write", side_effect=failing),
+        mock.patch.object(common, "ticket_event_write", side_effect=failing),
         pytest.raises(RuntimeError),
     ):
         ticket_reply(

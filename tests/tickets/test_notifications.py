@@ -16,9 +16,9 @@ import time_machine
 from tests.factories import TUESDAY_10_SHANGHAI, StoreFactory
 from tickets import bots
 from tickets.models import Delivery
-from tickets.notifications import backoff, delivery_send
-from tickets.services import ticket_open
-from tickets.sweeps import sweep_run
+from tickets.services.deliveries import backoff, delivery_send
+from tickets.services.intake import ticket_open
+from tickets.services.sweeps import sweep_run
 
 pytestmark = pytest.mark.django_db
 

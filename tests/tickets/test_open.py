@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from merchants.models import JDBusinessLine, Platform
 from tests.factories import StoreFactory
 from tickets.models import Ticket, TicketEvent, TicketKind, TicketState
-from tickets.services import ticket_open
+from tickets.services.intake import ticket_open
 
 pytestmark = pytest.mark.django_db
 

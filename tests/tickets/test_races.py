@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 from tests.concurrency import run_together
 from tests.factories import MembershipFactory, TicketFactory
 from tickets.models import Reply, ReplyOption, Ticket, TicketEvent, TicketState
-from tickets.services import contact_log, ticket_escalate, ticket_reply
+from tickets.services.contacts import contact_log
+from tickets.services.lifecycle import ticket_escalate, ticket_reply
 
 # serialized_rollback restores the seeded policies and reply options after the flush.
 pytestmark = [

@@ -12,7 +12,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import TUESDAY_10_SHANGHAI, MembershipFactory, StoreFactory
-from tickets import sweeps
 from tickets.models import (
     Delivery,
     Notification,
@@ -23,8 +22,11 @@ from tickets.models import (
     TicketKind,
     TicketState,
 )
-from tickets.services import contact_log, ticket_open, ticket_reply
-from tickets.sweeps import sweep_run
+from tickets.services import sweeps
+from tickets.services.contacts import contact_log
+from tickets.services.intake import ticket_open
+from tickets.services.lifecycle import ticket_reply
+from tickets.services.sweeps import sweep_run
 
 pytestmark = pytest.mark.django_db
 
@@ -261,9 +263,9 @@ def test_settled_reply_is_confirmed_by_the_system_after_72_hours():
 
 
 def test_exemption_grant_moves_pending_reminders():
-    from arbitration.services import exemption_grant
+    from arbitration.services.exemptions import exemption_grant
     from tests.factories import staff_user
-    from tickets.services import exemption_request
+    from tickets.services.exemptions import exemption_request
 
     store = StoreFactory()
     member = MembershipFactory(store=store)

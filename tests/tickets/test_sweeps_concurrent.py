@@ -8,7 +8,7 @@ import pytest
 from tests.concurrency import run_together
 from tests.factories import StoreFactory, TicketFactory
 from tickets.models import Notification, Reminder, Ticket, TicketEvent
-from tickets.sweeps import sweep_escalations, sweep_reminders, sweep_run
+from tickets.services.sweeps import sweep_escalations, sweep_reminders, sweep_run
 
 pytestmark = [
     pytest.mark.postgres,

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from ..forms import AssignForm, InboxFilterForm
 from ..selectors import INBOX_PAGE_SIZE, inbox_tickets, store_members, ticket_clock
-from ..services import tickets_assign
+from ..services.team import tickets_assign
 from .common import store_required
 
 

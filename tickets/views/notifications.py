@@ -10,7 +10,7 @@ from ..dashboard_selectors import (
     notifications_for_member,
     notifications_unread_count,
 )
-from ..services import notifications_mark_seen
+from ..services.notifications import notifications_mark_seen
 from .common import store_required
 
 

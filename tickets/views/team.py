@@ -24,7 +24,7 @@ from ..dashboard_selectors import (
     team_members,
 )
 from ..models import ReplyTemplate
-from ..services import (
+from ..services.team import (
     membership_set_on_duty,
     reply_template_create,
     reply_template_delete,

@@ -14,14 +14,11 @@ from django.views.decorators.http import require_POST
 from ..forms import AssignForm, ContactForm, EvidenceForm, ExemptionForm, ReplyForm
 from ..models import Evidence, TicketState
 from ..selectors import store_members, ticket_clock, ticket_detail
-from ..services import (
-    contact_log,
-    evidence_upload,
-    exemption_request,
-    reply_options_for,
-    ticket_reply,
-    tickets_assign,
-)
+from ..services.contacts import contact_log
+from ..services.evidence import evidence_upload
+from ..services.exemptions import exemption_request
+from ..services.lifecycle import reply_options_for, ticket_reply
+from ..services.team import tickets_assign
 from .common import add_service_error, store_required, store_ticket_or_404
 
 SECTION_TEMPLATES = {

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from merchants.models import Store
 from tickets.models import Policy, Ticket, TicketEvent, TicketState
-from tickets.sweeps import sweep_escalations, sweep_reminders
+from tickets.services.sweeps import sweep_escalations, sweep_reminders
 
 TABLES = [
     "tickets_delivery",

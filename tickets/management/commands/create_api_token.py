@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from tickets.models import ApiToken
-from tickets.services import api_token_create
+from tickets.services.tokens import api_token_create
 
 PERMISSION = ("tickets", "use_intake_api")
 

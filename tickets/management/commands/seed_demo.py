@@ -9,7 +9,9 @@ from django.utils import timezone, translation
 
 from merchants.models import JDBusinessLine, JDBusinessType, Membership, Platform, Store
 from tickets.models import Category, ReplyOption, ReplyTemplate, TicketKind, TicketState
-from tickets.services import contact_log, ticket_open, ticket_reply
+from tickets.services.contacts import contact_log
+from tickets.services.intake import ticket_open
+from tickets.services.lifecycle import ticket_reply
 
 ADMIN = ("admin", "admin12345")
 MERCHANT_PASSWORD = "demo12345"

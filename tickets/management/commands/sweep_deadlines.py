@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from tickets.sweeps import sweep_run
+from tickets.services.sweeps import sweep_run
 
 
 class Command(BaseCommand):

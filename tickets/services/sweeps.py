@@ -21,20 +21,12 @@ from django.utils.translation import gettext as _
 
 from merchants.models import Store
 
-from .bulk import insert_rows, update_by_ids
-from .models import Reminder, Ticket, TicketEvent, TicketState
-from .notifications import (
-    deliveries_due,
-    deliveries_enqueue,
-    deliveries_enqueue_on_commit,
-    notifications_reminders,
-)
-from .services import (
-    EVENT_FIELDS,
-    EscalationRow,
-    tickets_confirm_locked,
-    tickets_escalate_locked,
-)
+from ..bulk import insert_rows, update_by_ids
+from ..models import Reminder, Ticket, TicketEvent, TicketState
+from .common import EVENT_FIELDS
+from .deliveries import deliveries_due
+from .lifecycle import EscalationRow, tickets_confirm_locked, tickets_escalate_locked
+from .notifications import deliveries_announce, notifications_reminders
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +191,7 @@ def sweep_reminders(*, now: datetime, batch_size: int) -> tuple[int, int]:
             ),
         )
         stores = Store.objects.in_bulk({row.store_id for row in rows})
-        deliveries_enqueue_on_commit(notifications_reminders(rows=rows, stores=stores, now=now))
+        deliveries_announce(notifications_reminders(rows=rows, stores=stores, now=now))
         return len(rows)
 
     return _batches(step, batch_size=batch_size)
@@ -208,8 +200,7 @@ def sweep_reminders(*, now: datetime, batch_size: int) -> tuple[int, int]:
 def sweep_deliveries(*, now: datetime) -> int:
     """Queue again what failed (after its backoff) or what a dead worker held."""
     ids = deliveries_due(now=now)
-    if ids:
-        deliveries_enqueue(ids)
+    deliveries_announce(ids)
     return len(ids)
 
 

@@ -1,0 +1,96 @@
+"""Ops' decision on a store's exemption request: grant (the deadline moves) or reject."""
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from tickets.models import ExemptionRequest, TicketState
+from tickets.services.common import require_perm, require_state, ticket_event_write, ticket_lock
+from tickets.services.exemptions import exemption_minutes_valid, ticket_extend_due
+from tickets.services.reminders import reminders_reschedule
+
+
+def exemption_grant(
+    *,
+    request: ExemptionRequest,
+    user: AbstractBaseUser,
+    minutes: int | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> ExemptionRequest:
+    """Ops grant an exemption: the ticket's due_at moves on by the granted minutes
+    (on the ticket's own clock)."""
+    now = now or timezone.now()
+    require_perm(user, "tickets.decide_exemption")
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=request.ticket)
+        request = ExemptionRequest.objects.select_for_update().get(pk=request.pk)
+        _require_pending(request)
+        granted = request.requested_minutes if minutes is None else minutes
+        if not exemption_minutes_valid(granted):
+            raise ValidationError({"minutes": _("Grant between 1 minute and 7 days.")})
+        # An escalated ticket has already left the merchant's hands; time cannot be given back.
+        require_state(ticket, TicketState.OPEN)
+        old_due = ticket.due_at
+        ticket.due_at = ticket_extend_due(ticket=ticket, minutes=granted)
+        ticket.save(update_fields=["due_at", "updated_at"])
+        reminders_reschedule(ticket=ticket)
+        request.status = ExemptionRequest.Status.GRANTED
+        request.granted_minutes = granted
+        request.decided_by = user
+        request.decided_at = now
+        request.decision_note = note.strip()
+        request.save()
+        ticket_event_write(
+            ticket=ticket,
+            action="exemption_granted",
+            actor=user,
+            at=now,
+            reason=note.strip(),
+            payload={
+                "exemption": request.pk,
+                "minutes": granted,
+                "old_due_at": old_due.isoformat(),
+                "new_due_at": ticket.due_at.isoformat(),
+            },
+        )
+    return request
+
+
+def exemption_reject(
+    *, request: ExemptionRequest, user: AbstractBaseUser, note: str, now: datetime | None = None
+) -> ExemptionRequest:
+    now = now or timezone.now()
+    require_perm(user, "tickets.decide_exemption")
+    note = note.strip()
+    if not note:
+        raise ValidationError({"note": _("Tell the store why the request is rejected.")})
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=request.ticket)
+        request = ExemptionRequest.objects.select_for_update().get(pk=request.pk)
+        _require_pending(request)
+        request.status = ExemptionRequest.Status.REJECTED
+        request.decided_by = user
+        request.decided_at = now
+        request.decision_note = note
+        request.save()
+        ticket_event_write(
+            ticket=ticket,
+            action="exemption_rejected",
+            actor=user,
+            at=now,
+            reason=note,
+            payload={"exemption": request.pk},
+        )
+    return request
+
+
+def _require_pending(request: ExemptionRequest) -> None:
+    if request.status != ExemptionRequest.Status.PENDING:
+        raise ValidationError(
+            _("This exemption request has already been decided."), code="already_decided"
+        )

@@ -1,0 +1,58 @@
+"""Forged-evidence findings (凭证造假) and the violation points they cost the store."""
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from tickets.models import Evidence
+from tickets.services.common import require_perm, ticket_event_write, ticket_lock
+
+from ..models import VIOLATION_POINTS, Severity, Violation
+
+
+def evidence_mark_forged(
+    *,
+    evidence: Evidence,
+    user: AbstractBaseUser,
+    severity: str,
+    note: str = "",
+    now: datetime | None = None,
+) -> Violation:
+    """凭证造假: 12 points (general) or 48 points (serious) on the store, each time
+    a forged file is found; one finding per file."""
+    now = now or timezone.now()
+    require_perm(user, "tickets.mark_evidence_forged")
+    if severity not in Severity.values:
+        raise ValidationError({"severity": _("Choose general or serious.")})
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=evidence.ticket)
+        evidence = Evidence.objects.select_for_update().get(pk=evidence.pk)
+        if Violation.objects.filter(evidence=evidence).exists():
+            raise ValidationError(
+                _("This evidence is already marked forged."), code="already_forged"
+            )
+        points = VIOLATION_POINTS[Severity(severity)]
+        violation = Violation.objects.create(
+            store=ticket.store,
+            ticket=ticket,
+            evidence=evidence,
+            kind=Violation.Kind.FORGED_EVIDENCE,
+            severity=severity,
+            points=points,
+            note=note.strip(),
+            found_by=user,
+            found_at=now,
+        )
+        ticket_event_write(
+            ticket=ticket,
+            action="evidence_forged",
+            actor=user,
+            at=now,
+            reason=note.strip(),
+            payload={"evidence": evidence.pk, "severity": severity, "points": points},
+        )
+    return violation

@@ -1,0 +1,96 @@
+"""Evidence files a store attaches to a ticket: size, content type, hash, storage."""
+
+import hashlib
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from merchants.services import store_check_member
+
+from .. import evidence as evidence_files
+from ..models import Evidence, Ticket
+from .common import WORKABLE_STATES, field_error, require_state, ticket_event_write, ticket_lock
+
+
+def evidence_upload(
+    *,
+    ticket: Ticket,
+    user: AbstractBaseUser,
+    upload: UploadedFile,
+    now: datetime | None = None,
+) -> Evidence:
+    """Store an evidence file after checking its size and its *content* type.
+
+    Refused files leave neither a row nor a stored file behind.
+    """
+    now = now or timezone.now()
+    max_bytes = settings.EVIDENCE_MAX_BYTES
+    if upload.size is None or upload.size == 0:
+        raise field_error("file", _("The file is empty."), code="empty")
+    if upload.size > max_bytes:
+        raise field_error(
+            "file",
+            _("The file is %(size).1f MB; the limit is %(limit).0f MB.")
+            % {"size": upload.size / 2**20, "limit": max_bytes / 2**20},
+            code="too_large",
+        )
+    upload.seek(0)
+    kind = evidence_files.sniff_file_kind(upload.read(evidence_files.SNIFF_BYTES))
+    original_name = evidence_files.sanitize_filename(upload.name or "")
+    if kind is None:
+        raise field_error(
+            "file",
+            _("Only images, PDF, audio recordings and plain text or CSV are accepted."),
+            code="unsupported_type",
+        )
+    if not evidence_files.name_matches_kind(original_name, kind):
+        raise field_error(
+            "file",
+            _("The file is named %(name)s but its content is %(type)s.")
+            % {"name": original_name, "type": kind.content_type},
+            code="disguised",
+        )
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    sha256 = digest.hexdigest()
+
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=ticket)
+        store_check_member(user=user, store=ticket.store)
+        require_state(ticket, *WORKABLE_STATES)
+        if ticket.evidence.filter(sha256=sha256).exists():
+            raise field_error(
+                "file", _("This file is already attached to the ticket."), code="duplicate"
+            )
+        item = Evidence(
+            ticket=ticket,
+            original_name=original_name,
+            sha256=sha256,
+            size=upload.size,
+            content_type=kind.content_type,
+            uploaded_by=user,
+            uploaded_at=now,
+        )
+        upload.seek(0)
+        item.file.save(f"evidence.{kind.extension}", upload, save=False)
+        # If the rows cannot be written, take the stored file back out.
+        try:
+            item.save()
+            ticket_event_write(
+                ticket=ticket,
+                action="evidence_uploaded",
+                actor=user,
+                at=now,
+                payload={"evidence": item.pk, "name": original_name, "sha256": sha256},
+            )
+        except Exception:
+            item.file.delete(save=False)
+            raise
+    return item

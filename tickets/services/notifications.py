@@ -1,0 +1,168 @@
+"""Notifications written in the caller's transaction: in-app rows for the bell and
+the outbox of emails and group-bot messages.
+
+Sending happens after commit (``deliveries.py``). This module announces the new
+outbox rows with the ``deliveries_ready`` signal from ``transaction.on_commit``; it
+never knows who sends them (``tickets/receivers.py`` hands them to Celery).
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from merchants.models import Membership, Store
+
+from ..bulk import insert_rows
+from ..models import Delivery, Notification, NotificationKind
+from ..signals import deliveries_ready
+from .deliveries import CLAIM_TIMEOUT
+
+
+def ticket_link(ticket_id: int) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}/tickets/{ticket_id}/"
+
+
+def format_local(value: datetime, tz=None) -> str:
+    """Shown in Asia/Shanghai; pass ``tz`` when formatting thousands of rows."""
+    return value.astimezone(tz or timezone.get_current_timezone()).strftime("%Y-%m-%d %H:%M")
+
+
+def format_offset(minutes: int) -> str:
+    if minutes % 60 == 0:
+        return _("%(hours)d hours") % {"hours": minutes // 60}
+    return _("%(minutes)d minutes") % {"minutes": minutes}
+
+
+# --- writing (inside the caller's transaction) -------------------------------------------
+
+
+NOTIFICATION_FIELDS = ("store", "ticket", "recipient", "kind", "title", "body", "created_at")
+DELIVERY_FIELDS = (
+    "key",
+    "channel",
+    "store",
+    "ticket",
+    "subject",
+    "body",
+    "link",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+
+
+# A digest lists at most this many ticket numbers; the inbox's escalated filter has them all.
+DIGEST_NUMBERS = 20
+
+
+def notifications_escalated(*, rows: Iterable, now: datetime) -> None:
+    """Tell each store its tickets went to platform intervention (in-app).
+
+    One notification per store per batch: a store whose 300 tickets escalate in
+    one sweep gets one digest, not 300 bell entries (and the sweep writes one row
+    per store instead of one per ticket).
+    """
+    by_store: dict[int, list] = {}
+    for row in rows:
+        by_store.setdefault(row.store_id, []).append(row)
+    tz = timezone.get_current_timezone()
+    notifications = []
+    for store_id, store_rows in by_store.items():
+        if len(store_rows) == 1:
+            (row,) = store_rows
+            title = _("Ticket %(number)s escalated to platform intervention") % {
+                "number": row.number
+            }
+            body = _("The reply deadline was %(due)s.") % {"due": format_local(row.due_at, tz)}
+            ticket_id = row.ticket_id
+        else:
+            numbers = [row.number for row in store_rows[:DIGEST_NUMBERS]]
+            more = len(store_rows) - len(numbers)
+            title = ngettext(
+                "%(count)d ticket escalated to platform intervention",
+                "%(count)d tickets escalated to platform intervention",
+                len(store_rows),
+            ) % {"count": len(store_rows)}
+            body = _("No reply before the deadline: %(numbers)s") % {
+                "numbers": ", ".join(numbers)
+                + (_(" and %(more)d more") % {"more": more} if more else "")
+            }
+            ticket_id = None
+        notifications.append(
+            (store_id, ticket_id, None, NotificationKind.ESCALATED, title, body, now)
+        )
+    insert_rows(Notification, NOTIFICATION_FIELDS, notifications)
+
+
+def notifications_reminders(
+    *, rows: Iterable, stores: dict[int, Store], now: datetime
+) -> list[int]:
+    """In-app notification, email and group-bot message for each reminder row
+    (reminder_id, ticket_id, offset_minutes, store_id, number, due_at, recipient_id).
+    Returns the ids of the deliveries to send after commit."""
+    notifications = []
+    deliveries = []
+    for row in rows:
+        store = stores[row.store_id]
+        title = _("Ticket %(number)s: reply due in %(left)s") % {
+            "number": row.number,
+            "left": format_offset(row.offset_minutes),
+        }
+        body = _(
+            "Reply to ticket %(number)s before %(due)s (Beijing time), or it goes to "
+            "platform intervention."
+        ) % {"number": row.number, "due": format_local(row.due_at)}
+        notifications.append(
+            (
+                row.store_id,
+                row.ticket_id,
+                row.recipient_id,
+                NotificationKind.REMINDER,
+                title,
+                body,
+                now,
+            )
+        )
+        channels = []
+        if store.after_sales_email:
+            channels.append(Delivery.Channel.EMAIL)
+        if store.bot_kind and store.bot_url:
+            channels.append(Delivery.Channel.WEBHOOK)
+        deliveries.extend(
+            (
+                f"reminder:{row.reminder_id}:{channel}",
+                channel,
+                row.store_id,
+                row.ticket_id,
+                title,
+                body,
+                ticket_link(row.ticket_id),
+                Delivery.Status.PENDING,
+                0,
+                # The after-commit enqueue makes the first attempt; the sweep only
+                # steps in if that message was lost.
+                now + CLAIM_TIMEOUT,
+                now,
+            )
+            for channel in channels
+        )
+    insert_rows(Notification, NOTIFICATION_FIELDS, notifications)
+    return insert_rows(Delivery, DELIVERY_FIELDS, deliveries, returning_ids=True)
+
+
+def deliveries_announce(ids: list[int]) -> None:
+    """Say, once the transaction commits, that these outbox rows wait to be sent.
+    Outside a transaction that is at once (the sweep re-queueing retries)."""
+    if ids:
+        transaction.on_commit(lambda: deliveries_ready.send(sender=Delivery, ids=list(ids)))
+
+
+def notifications_mark_seen(*, membership: Membership, now: datetime | None = None) -> None:
+    """The member opened the notification list: everything up to now is read."""
+    Membership.objects.filter(pk=membership.pk).update(notifications_seen_at=now or timezone.now())

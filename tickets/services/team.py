@@ -1,0 +1,124 @@
+"""Team work inside a store: assignment, round-robin, duty, quick phrases."""
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from merchants.models import Membership, Store
+from merchants.services import store_check_owner
+
+from ..bulk import insert_rows, update_by_ids
+from ..models import ReplyTemplate, Ticket, TicketEvent
+from .common import EVENT_FIELDS, field_error
+
+
+def round_robin_next(*, store: Store) -> int | None:
+    """The next on-duty member after the last one served (call inside a transaction).
+
+    The store row is locked so two tickets opened at once get different people.
+    """
+    store = Store.objects.select_for_update().get(pk=store.pk)
+    on_duty = list(
+        Membership.objects.filter(store=store, on_duty=True)
+        .order_by("pk")
+        .values_list("pk", "user_id")
+    )
+    if not on_duty:
+        return None
+    after = [m for m in on_duty if store.round_robin_last_id and m[0] > store.round_robin_last_id]
+    membership_id, user_id = (after or on_duty)[0]
+    Store.objects.filter(pk=store.pk).update(round_robin_last=membership_id)
+    return user_id
+
+
+def _check_assignee(*, store: Store, assignee: AbstractBaseUser | None) -> None:
+    if assignee is not None and not store.memberships.filter(user_id=assignee.pk).exists():
+        raise field_error(
+            "assignee", _("Choose a member of this store."), code="assignee_not_member"
+        )
+
+
+def tickets_assign(
+    *,
+    store: Store,
+    user: AbstractBaseUser,
+    ticket_ids: list[int],
+    assignee: AbstractBaseUser | None,
+    now: datetime | None = None,
+) -> int:
+    """The owner assigns one or several of the store's tickets (None: unassign).
+
+    Set-based: the same statements for one ticket or a page of them.
+    """
+    now = now or timezone.now()
+    store_check_owner(user=user, store=store)
+    _check_assignee(store=store, assignee=assignee)
+    ids = sorted(set(ticket_ids))
+    if not ids:
+        raise field_error("tickets", _("Select at least one ticket."), code="no_tickets")
+    with transaction.atomic():
+        # Lock in pk order (as the sweeps do) so concurrent writers cannot deadlock.
+        found = list(
+            Ticket.objects.select_for_update()
+            .filter(pk__in=ids, store=store)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if len(found) != len(ids):
+            # Another store's ticket id: refuse the whole request, reveal nothing.
+            raise PermissionDenied(_("Some of these tickets are not yours."))
+        update_by_ids(Ticket, ids, assignee=assignee, updated_at=now)
+        assignee_name = assignee.get_username() if assignee is not None else ""
+        insert_rows(
+            TicketEvent,
+            EVENT_FIELDS,
+            ((pk, "assigned", "", "", user.pk, now, "", {"assignee": assignee_name}) for pk in ids),
+        )
+    return len(ids)
+
+
+def store_set_round_robin(*, store: Store, user: AbstractBaseUser, enabled: bool) -> Store:
+    store_check_owner(user=user, store=store)
+    Store.objects.filter(pk=store.pk).update(round_robin=enabled)
+    store.refresh_from_db()
+    return store
+
+
+def membership_set_on_duty(
+    *, membership: Membership, user: AbstractBaseUser, on_duty: bool
+) -> Membership:
+    store_check_owner(user=user, store=membership.store)
+    Membership.objects.filter(pk=membership.pk).update(on_duty=on_duty)
+    membership.refresh_from_db()
+    return membership
+
+
+def reply_template_create(
+    *, store: Store, user: AbstractBaseUser, title: str, text: str
+) -> ReplyTemplate:
+    """A quick phrase (快捷短语) for the store's replies."""
+    store_check_owner(user=user, store=store)
+    title, text = title.strip(), text.strip()
+    problems = {}
+    if not title:
+        problems["title"] = _("Give the phrase a short title.")
+    elif len(title) > 50:
+        problems["title"] = _("Keep the title under 50 characters.")
+    if not text:
+        problems["text"] = _("Write the phrase.")
+    elif len(text) > 1000:
+        problems["text"] = _("Keep the phrase under 1,000 characters.")
+    if not problems and store.reply_templates.filter(title=title).exists():
+        problems["title"] = _("The store already has a phrase with this title.")
+    if problems:
+        raise ValidationError(problems)
+    return ReplyTemplate.objects.create(store=store, title=title, text=text)
+
+
+def reply_template_delete(*, template: ReplyTemplate, user: AbstractBaseUser) -> None:
+    store_check_owner(user=user, store=template.store)
+    template.delete()
