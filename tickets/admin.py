@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, Value, When
 from django.http import FileResponse, Http404
@@ -39,6 +41,7 @@ from .models import (
 )
 from .selectors import format_remaining, ticket_clock_paused, ticket_remaining, tickets_with_clock
 from .services.lifecycle import ticket_confirm, ticket_escalate
+from .services.team import STAFF_NOTE_MAX, store_check_assignee, ticket_staff_update
 
 
 class CalendarExceptionInline(admin.TabularInline):
@@ -139,6 +142,41 @@ class ReplyInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class TicketStaffForm(forms.ModelForm):
+    """The only things staff change on a ticket in admin: the assignee and a note.
+
+    Everything else is read-only here; each rule-bound field changes only through its
+    own service (an exemption moves due_at, a transition moves state)."""
+
+    note = forms.CharField(
+        label=_("staff note"),
+        required=False,
+        max_length=STAFF_NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Added to the ticket's timeline for platform staff; the store does not see it."
+        ),
+    )
+
+    class Meta:
+        model = Ticket
+        fields = ["assignee"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "assignee" in self.fields and self.instance.pk:
+            self.fields["assignee"].queryset = (
+                get_user_model()
+                .objects.filter(memberships__store_id=self.instance.store_id)
+                .order_by("username")
+            )
+
+    def clean_assignee(self):
+        assignee = self.cleaned_data["assignee"]
+        store_check_assignee(store=self.instance.store, assignee=assignee)
+        return assignee
+
+
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
     list_display = [
@@ -155,11 +193,49 @@ class TicketAdmin(admin.ModelAdmin):
     list_filter = ["store__platform", "state", "kind", OverdueFilter, "category", "worry_free"]
     search_fields = ["number", "order_number"]
     date_hierarchy = "created_at"
-    # State and deadline change only through the services (state is FSM-protected).
-    readonly_fields = ["state", "created_at", "due_at", "policy", "priority", "updated_at"]
-    raw_id_fields = ["store"]
+    form = TicketStaffForm
+    # Every field a rule depends on is read-only: a ticket's store, kind, policy,
+    # worry-free flag, number, deadline, state and creation change only through the
+    # services (an edit here would keep the old policy and due time, or move a ticket
+    # onto an excluded business line, with no event written).
+    readonly_fields = [
+        "number",
+        "store",
+        "kind",
+        "policy",
+        "worry_free",
+        "category",
+        "order_number",
+        "summary",
+        "consumer_name",
+        "consumer_phone",
+        "state",
+        "created_at",
+        "due_at",
+        "priority",
+        "escalated_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": readonly_fields}),
+        (_("Staff changes"), {"fields": ["assignee", "note"]}),
+    ]
     inlines = [ReplyInline, ContactAttemptInline, EvidenceInline, TicketEventInline]
     actions = ["confirm_selected"]
+
+    def has_delete_permission(self, request, obj=None):
+        # A ticket is a record of what the platform and the store did; it is never deleted.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # The form only validated the input; the change itself is the service's.
+        ticket_staff_update(
+            ticket=obj,
+            user=request.user,
+            assignee=form.cleaned_data.get("assignee"),
+            note=form.cleaned_data.get("note", ""),
+        )
+        obj.refresh_from_db()
 
     def get_queryset(self, request):
         return tickets_with_clock(super().get_queryset(request))

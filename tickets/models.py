@@ -553,6 +553,7 @@ class EventAction(models.TextChoices):
     EXEMPTION_REJECTED = "exemption_rejected", _("Exemption rejected")
     REMINDER_SENT = "reminder_sent", _("Reminder sent")
     ASSIGNED = "assigned", _("Assigned")
+    STAFF_NOTE = "staff_note", _("Staff note")
 
 
 class AppendOnlyError(Exception):

@@ -7,7 +7,15 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import pgettext
 
 from . import sla
-from .models import ContactAttempt, Evidence, ExemptionRequest, Ticket, TicketEvent, TicketState
+from .models import (
+    ContactAttempt,
+    EventAction,
+    Evidence,
+    ExemptionRequest,
+    Ticket,
+    TicketEvent,
+    TicketState,
+)
 
 
 def tickets_with_clock(queryset: QuerySet[Ticket] | None = None) -> QuerySet[Ticket]:
@@ -119,7 +127,11 @@ def ticket_detail(*, ticket_id: int, store) -> Ticket:
         .select_related("assignee", "merchant_reply__option", "merchant_reply__replied_by")
         .prefetch_related(
             Prefetch(
-                "events", queryset=TicketEvent.objects.select_related("actor").order_by("at", "pk")
+                "events",
+                # Staff notes are the platform's own; the store never sees them.
+                queryset=TicketEvent.objects.exclude(action=EventAction.STAFF_NOTE)
+                .select_related("actor")
+                .order_by("at", "pk"),
             ),
             Prefetch("contacts", queryset=ContactAttempt.objects.select_related("logged_by")),
             Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by")),
