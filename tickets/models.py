@@ -356,6 +356,11 @@ def evidence_upload_to(instance: "Evidence", filename: str) -> str:
     return f"evidence/{instance.ticket_id}/{instance.sha256}.{suffix[:8]}"
 
 
+def evidence_thumbnail_to(instance: "Evidence", filename: str) -> str:
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "jpg"
+    return f"evidence/{instance.ticket_id}/thumbs/{instance.sha256}.{suffix[:8]}"
+
+
 class Evidence(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="evidence")
     file = models.FileField(_("file"), upload_to=evidence_upload_to, max_length=255)
@@ -367,6 +372,10 @@ class Evidence(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     uploaded_at = models.DateTimeField(_("uploaded at"))
+    # Made once from an image at upload (Pillow), never per request; empty for other files.
+    thumbnail = models.FileField(
+        _("thumbnail"), upload_to=evidence_thumbnail_to, max_length=255, blank=True
+    )
 
     class Meta:
         verbose_name = _("evidence")
@@ -642,6 +651,12 @@ class Reminder(models.Model):
 class NotificationKind(models.TextChoices):
     REMINDER = "reminder", _("Deadline reminder")
     ESCALATED = "escalated", _("Escalated to platform intervention")
+    # The platform's decisions, with its reasoning (the workbench issue).
+    JUDGED = "judged", _("Judgment")
+    FORGED = "forged", _("Forged-evidence finding")
+    EXEMPTION = "exemption", _("Exemption decision")
+    CONFIRMED = "confirmed", _("Reply confirmed")
+    OBJECTED = "objected", _("Consumer objected")
 
 
 class Notification(models.Model):
