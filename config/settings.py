@@ -181,9 +181,36 @@ if PRODUCTION:
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
-# Links in emails and group-bot messages point here.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+def _web_port() -> int:
+    """The port `make run` serves on: PORT (8000 unless `PORT=8001 make run`).
+
+    Honcho, which runs the Procfile, gives each line its own PORT: the base for the
+    first, +100 per line after it (worker 8100, beat 8200) and +1 per extra copy. The
+    worker writes the reminder links, so they must still name the web line's port.
+    """
+    port = env.int("PORT", default=8000)
+    kind, _, copy = env.str("HONCHO_PROCESS_NAME", default="").partition(".")  # "worker.1"
+    procfile = BASE_DIR / "Procfile"
+    if kind and copy.isdigit() and procfile.exists():
+        lines = procfile.read_text().splitlines()
+        kinds = [line.split(":", 1)[0] for line in lines if ":" in line and line[0].isalnum()]
+        if kind in kinds and "web" in kinds:
+            port += 100 * (kinds.index("web") - kinds.index(kind)) - (int(copy) - 1)
+    return port
+
+
+# Links in emails and group-bot messages point here; SITE_URL, when set, wins.
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{_web_port()}")
 BOT_TIMEOUT_SECONDS = env.float("BOT_TIMEOUT_SECONDS", default=5.0)
+
+# Live updates (tickets/live.py): Server-Sent Events streams of the dashboard. Each
+# stream lasts LIVE_STREAM_SECONDS, then the browser reconnects with Last-Event-ID.
+LIVE_STREAM_SECONDS = env.float("LIVE_STREAM_SECONDS", default=55)
+LIVE_POLL_SECONDS = env.float("LIVE_POLL_SECONDS", default=1.5)  # without Redis
+LIVE_FALLBACK_SECONDS = env.float("LIVE_FALLBACK_SECONDS", default=15)  # with Redis
+LIVE_KEEPALIVE_SECONDS = env.float("LIVE_KEEPALIVE_SECONDS", default=15)
+LIVE_RETRY_MS = env.int("LIVE_RETRY_MS", default=1500)
 
 # The deadline sweep (reminders, escalation, auto-confirm): every minute by default.
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)

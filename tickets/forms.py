@@ -7,17 +7,27 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .models import ContactChannel, TicketKind, TicketState
+from .queue import DEFAULT_SORT, DEFAULT_VIEW, SORTS, VIEWS
 
 STATE_CHOICES = [("", _("All states"))] + list(TicketState.choices)
 KIND_CHOICES = [("", _("All kinds"))] + list(TicketKind.choices)
 
 
 class InboxFilterForm(forms.Form):
+    view = forms.ChoiceField(
+        label=_("View"), choices=list(VIEWS.items()), required=False, widget=forms.HiddenInput
+    )
+    sort = forms.ChoiceField(label=_("Sort by"), choices=list(SORTS.items()), required=False)
     q = forms.CharField(
-        label=_("Ticket or order number"),
+        label=_("Search"),
         required=False,
         max_length=64,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Ticket / order no.")}),
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": _("Ticket / order no., name, phone's last 4, summary"),
+            }
+        ),
     )
     state = forms.ChoiceField(label=_("State"), choices=STATE_CHOICES, required=False)
     kind = forms.ChoiceField(label=_("Kind"), choices=KIND_CHOICES, required=False)
@@ -36,6 +46,17 @@ class InboxFilterForm(forms.Form):
         if start and end and start > end:
             self.add_error("created_to", _("The end date is before the start date."))
         return data
+
+    def queue_view(self) -> str:
+        """The tab: as asked, else 全部 when a state is picked, else 待处理."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        if data.get("view"):
+            return data["view"]
+        return "all" if data.get("state") else DEFAULT_VIEW
+
+    def queue_sort(self) -> str:
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        return data.get("sort") or DEFAULT_SORT
 
     def created_range(self) -> tuple[datetime | None, datetime | None]:
         """Local (Asia/Shanghai) calendar days as an aware [start, end) range."""

@@ -1,4 +1,5 @@
-"""The thin layer between the services and Celery: signal receivers that queue tasks.
+"""The thin layer between the services and the outside: signal receivers that queue
+Celery tasks and wake the dashboards' live streams.
 
 Connected in ``TicketsConfig.ready``. The services send the signals (after commit)
 and never import this module or the tasks, which keeps the import graph a tree.
@@ -8,7 +9,8 @@ import logging
 
 from django.dispatch import receiver
 
-from .signals import deliveries_ready
+from .live import live_publish
+from .signals import deliveries_ready, tickets_changed
 from .tasks import deliver_batch
 
 logger = logging.getLogger(__name__)
@@ -22,3 +24,9 @@ def queue_deliveries(sender, ids: list[int], **kwargs) -> None:
         deliver_batch.delay(ids)
     except Exception:  # noqa: BLE001 - any broker failure; the sweep retries later
         logger.exception("Could not queue %d deliveries; the sweep will retry", len(ids))
+
+
+@receiver(tickets_changed, dispatch_uid="tickets.wake_live_streams")
+def wake_live_streams(sender, store_ids: list[int], **kwargs) -> None:
+    """Open dashboards of these stores refresh (Redis pub/sub; a no-op when polling)."""
+    live_publish(store_ids)

@@ -1,18 +1,30 @@
 from django.urls import path
 
-from .views import common, inbox, notifications, overview, reports, team, ticket
+from .views import common, inbox, live, notifications, overview, reports, team, ticket
 
 urlpatterns = [
     path("", inbox.inbox, name="home"),
     path("store/switch/", common.store_switch, name="store_switch"),
     path("tickets/assign/", inbox.assign, name="ticket_assign"),
     path("tickets/<int:pk>/", ticket.ticket_page, name="ticket_detail"),
+    path("tickets/<int:pk>/claim/", inbox.claim, name="ticket_claim"),
+    path("live/", live.live_events, name="live_events"),
     path("tickets/<int:pk>/contacts/", ticket.contact_add, name="ticket_contact_add"),
     path("tickets/<int:pk>/evidence/", ticket.evidence_add, name="ticket_evidence_add"),
     path(
         "tickets/<int:pk>/evidence/<int:evidence_id>/",
         ticket.evidence_download,
         name="ticket_evidence_download",
+    ),
+    path(
+        "tickets/<int:pk>/evidence/<int:evidence_id>/thumb/",
+        ticket.evidence_thumbnail,
+        name="ticket_evidence_thumbnail",
+    ),
+    path(
+        "tickets/<int:pk>/evidence/<int:evidence_id>/view/",
+        ticket.evidence_inline,
+        name="ticket_evidence_inline",
     ),
     path("tickets/<int:pk>/reply/", ticket.reply, name="ticket_reply"),
     path("tickets/<int:pk>/exemption/", ticket.exemption, name="ticket_exemption"),

@@ -9,8 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from tickets.models import Ticket, TicketState
+from tickets.models import NotificationKind, Ticket, TicketState
 from tickets.services.common import require_perm, require_state, ticket_lock, ticket_transition
+from tickets.services.notifications import notifications_decision
 
 from ..models import Compensation, Judgment
 
@@ -58,7 +59,7 @@ def ticket_judge(
             judged_by=user,
             judged_at=now,
         )
-        ticket_transition(
+        event = ticket_transition(
             ticket,
             "judge",
             actor=user,
@@ -66,6 +67,19 @@ def ticket_judge(
             action="judged",
             reason=reasoning,
             payload={"merchant_liable": merchant_liable, "refund_amount": str(amount)},
+        )
+        notifications_decision(
+            ticket=ticket,
+            kind=NotificationKind.JUDGED,
+            cause=event.pk,
+            title=(
+                _("Ticket %(number)s judged: merchant liable, refund %(amount)s CNY")
+                if merchant_liable
+                else _("Ticket %(number)s judged: merchant not liable, refund %(amount)s CNY")
+            )
+            % {"number": ticket.number, "amount": f"{amount:.2f}"},
+            body=_("The platform's reasoning: %(reasoning)s") % {"reasoning": reasoning},
+            now=now,
         )
     return judgment
 

@@ -8,9 +8,15 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from tickets.models import ExemptionRequest, TicketState
+from tickets.models import ExemptionRequest, NotificationKind, TicketState
 from tickets.services.common import require_perm, require_state, ticket_event_write, ticket_lock
 from tickets.services.exemptions import exemption_minutes_valid, ticket_extend_due
+from tickets.services.notifications import (
+    BEIJING,
+    format_local,
+    format_offset,
+    notifications_decision,
+)
 from tickets.services.reminders import reminders_reschedule
 
 
@@ -45,7 +51,7 @@ def exemption_grant(
         request.decided_at = now
         request.decision_note = note.strip()
         request.save()
-        ticket_event_write(
+        event = ticket_event_write(
             ticket=ticket,
             action="exemption_granted",
             actor=user,
@@ -57,6 +63,29 @@ def exemption_grant(
                 "old_due_at": old_due.isoformat(),
                 "new_due_at": ticket.due_at.isoformat(),
             },
+        )
+        facts = {
+            "number": ticket.number,
+            "granted": format_offset(granted),
+            "due": format_local(ticket.due_at, BEIJING),
+            "note": request.decision_note,
+        }
+        body = (
+            _(
+                "The platform granted your exemption request: %(granted)s more. "
+                "Reply to ticket %(number)s before %(due)s (Beijing time)."
+            )
+            % facts
+        )
+        if facts["note"]:
+            body += " " + _("The platform's note: %(note)s") % facts
+        notifications_decision(
+            ticket=ticket,
+            kind=NotificationKind.EXEMPTION,
+            cause=event.pk,
+            title=_("Ticket %(number)s: exemption granted, new due time %(due)s") % facts,
+            body=body,
+            now=now,
         )
     return request
 
@@ -78,13 +107,30 @@ def exemption_reject(
         request.decided_at = now
         request.decision_note = note
         request.save()
-        ticket_event_write(
+        event = ticket_event_write(
             ticket=ticket,
             action="exemption_rejected",
             actor=user,
             at=now,
             reason=note,
             payload={"exemption": request.pk},
+        )
+        facts = {"number": ticket.number, "note": note, "due": format_local(ticket.due_at, BEIJING)}
+        body = " ".join(
+            (
+                _("The platform rejected your exemption request."),
+                _("The platform's reasoning: %(reasoning)s") % {"reasoning": note},
+            )
+        )
+        if ticket.state == TicketState.OPEN:
+            body += " " + _("The deadline stays %(due)s (Beijing time).") % facts
+        notifications_decision(
+            ticket=ticket,
+            kind=NotificationKind.EXEMPTION,
+            cause=event.pk,
+            title=_("Ticket %(number)s: exemption request rejected") % facts,
+            body=body,
+            now=now,
         )
     return request
 

@@ -8,8 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from tickets.models import Evidence
+from tickets.models import Evidence, NotificationKind
 from tickets.services.common import require_perm, ticket_event_write, ticket_lock
+from tickets.services.notifications import notifications_decision
 
 from ..models import VIOLATION_POINTS, Severity, Violation
 
@@ -47,12 +48,38 @@ def evidence_mark_forged(
             found_by=user,
             found_at=now,
         )
-        ticket_event_write(
+        event = ticket_event_write(
             ticket=ticket,
             action="evidence_forged",
             actor=user,
             at=now,
             reason=note.strip(),
             payload={"evidence": evidence.pk, "severity": severity, "points": points},
+        )
+        facts = {
+            "number": ticket.number,
+            "name": evidence.original_name,
+            "points": points,
+            "severity": Severity(severity).label,
+            "note": note.strip(),
+        }
+        body = (
+            _(
+                "The platform found the evidence file %(name)s forged (%(severity)s): "
+                "%(points)d violation points on the store."
+            )
+            % facts
+        )
+        if facts["note"]:
+            body += " " + _("The platform's reasoning: %(reasoning)s") % {
+                "reasoning": facts["note"]
+            }
+        notifications_decision(
+            ticket=ticket,
+            kind=NotificationKind.FORGED,
+            cause=event.pk,
+            title=_("Ticket %(number)s: evidence %(name)s found forged, %(points)d points") % facts,
+            body=body,
+            now=now,
         )
     return violation

@@ -105,3 +105,14 @@ def page(_live_server_idle, page):
     # Fail in seconds, not Playwright's default 30 s, when something never appears.
     page.set_default_timeout(10_000)
     return page
+
+
+@pytest.fixture(autouse=True)
+def _short_live_streams(settings):
+    """Pages open a Server-Sent Events stream (tickets/live.py). Keep each stream short
+    so live_server's request threads end soon after a test; the browser reconnects
+    with Last-Event-ID in between and misses nothing."""
+    settings.LIVE_STREAM_SECONDS = 2
+    settings.LIVE_POLL_SECONDS = 0.3
+    settings.LIVE_RETRY_MS = 200
+    settings.LIVE_KEEPALIVE_SECONDS = 1

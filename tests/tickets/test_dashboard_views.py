@@ -61,7 +61,8 @@ def test_inbox_lists_own_tickets_crc_first(client):
     html = body(client.get(reverse("home")))
     assert "N-1" in html and "CRC-1" in html and "OTHER-1" not in html
     assert html.index("CRC-1") < html.index("N-1")
-    assert 'class="countdown"' in html
+    # SLA badges in words, on each ticket's own clock: CRC 4 working hours from 10:00.
+    assert 'role="timer"' in html and "2:00 left" in html
 
 
 @pytest.mark.parametrize(
@@ -174,7 +175,7 @@ def test_assigning_another_stores_ticket_changes_nothing(client, owner):
         {"ticket": [mine.pk, theirs.pk], "assignee": owner.user_id},
         **HTMX,
     )
-    assert response.status_code == 400
+    assert response.status_code == 403
     assert not Ticket.objects.exclude(assignee=None).exists()
 
 
@@ -185,7 +186,7 @@ def test_after_sales_staff_cannot_assign(client):
     response = client.post(
         reverse("ticket_assign"), {"ticket": [ticket.pk], "assignee": staff.user_id}, **HTMX
     )
-    assert response.status_code == 400
+    assert response.status_code == 403
     ticket.refresh_from_db()
     assert ticket.assignee is None
 
@@ -372,9 +373,17 @@ def test_reply_without_htmx_redirects_back_to_the_ticket(client, owner):
     ticket = opened(owner.store, "T-1")
     at = TUESDAY_10_SHANGHAI + timedelta(minutes=30)
     contact_log(ticket=ticket, user=owner.user, channel="phone", attempted_at=at, now=at)
+    # "Not settled" escalates at once: the first post only asks to confirm.
+    asked = client.post(
+        reverse("ticket_reply", args=[ticket.pk]), {"option": reply_option_pk("disagrees")}
+    )
+    assert asked.status_code == 200
+    assert 'id="confirm-escalation"' in body(asked)
+    ticket.refresh_from_db()
+    assert ticket.state == "open" and not ticket.events.filter(action="replied").exists()
     response = client.post(
         reverse("ticket_reply", args=[ticket.pk]),
-        {"option": reply_option_pk("disagrees")},
+        {"option": reply_option_pk("disagrees"), "confirm_escalation": "1"},
     )
     assert response.status_code == 302
     ticket.refresh_from_db()
@@ -416,7 +425,7 @@ def test_english_is_switchable(client, owner, settings):
     settings.LANGUAGE_CODE = "zh-hans"
     client.post(reverse("set_language"), {"language": "en", "next": "/"})
     html = body(client.get(reverse("home")))
-    assert "Time remaining" in html
+    assert "Time left" in html
 
 
 def test_clock_paused_shows_outside_working_hours(client):
@@ -440,5 +449,5 @@ def test_time_left_is_written_in_chinese_by_default(client, owner, settings):
     settings.LANGUAGE_CODE = "zh-hans"
     opened(owner.store, "T-1")  # due Wed 10:00, now Tue 12:00: 22 hours left
     html = body(client.get(reverse("home")))
-    assert "22小时00分" in html
+    assert "剩 22:00" in html
     assert 'data-time-units="天|小时|分|秒"' in html

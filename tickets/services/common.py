@@ -4,9 +4,11 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from ..models import Ticket, TicketEvent, TicketState
+from ..signals import tickets_changed
 
 
 def field_error(field: str, message: str, *, code: str) -> ValidationError:
@@ -38,7 +40,7 @@ def ticket_event_write(
     reason: str = "",
     payload: dict | None = None,
 ) -> TicketEvent:
-    return TicketEvent.objects.create(
+    event = TicketEvent.objects.create(
         ticket=ticket,
         action=action,
         actor=actor,
@@ -48,6 +50,16 @@ def ticket_event_write(
         reason=reason,
         payload=payload or {},
     )
+    stores_changed_announce([ticket.store_id])
+    return event
+
+
+def stores_changed_announce(store_ids) -> None:
+    """Say, once the transaction commits, that these stores' tickets changed (their
+    open dashboards refresh). Who listens is not this module's business."""
+    ids = sorted(set(store_ids))
+    if ids:
+        transaction.on_commit(lambda: tickets_changed.send(sender=Ticket, store_ids=ids))
 
 
 def ticket_transition(

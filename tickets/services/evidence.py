@@ -1,10 +1,14 @@
-"""Evidence files a store attaches to a ticket: size, content type, hash, storage."""
+"""Evidence files a store attaches to a ticket: size, content type, hash, storage,
+and the thumbnail of an image (made once, here, never when a page is shown)."""
 
 import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -14,6 +18,7 @@ from merchants.services import store_check_member
 
 from .. import evidence as evidence_files
 from ..models import Evidence, Ticket
+from ..thumbnails import make_thumbnail
 from .common import WORKABLE_STATES, field_error, require_state, ticket_event_write, ticket_lock
 
 
@@ -60,6 +65,9 @@ def evidence_upload(
     for chunk in upload.chunks():
         digest.update(chunk)
     sha256 = digest.hexdigest()
+    # Decoded outside the row lock: Pillow's work must not hold up the ticket. An
+    # image that cannot be decoded is still accepted, only without a thumbnail.
+    thumbnail = make_thumbnail(upload) if kind.family == evidence_files.FAMILY_IMAGE else None
 
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
@@ -80,8 +88,11 @@ def evidence_upload(
         )
         upload.seek(0)
         item.file.save(f"evidence.{kind.extension}", upload, save=False)
-        # If the rows cannot be written, take the stored file back out.
+        # If the rows cannot be written, take the stored files back out.
         try:
+            if thumbnail is not None:
+                data, extension = thumbnail
+                item.thumbnail.save(f"thumb.{extension}", ContentFile(data), save=False)
             item.save()
             ticket_event_write(
                 ticket=ticket,
@@ -92,5 +103,48 @@ def evidence_upload(
             )
         except Exception:
             item.file.delete(save=False)
+            if item.thumbnail:
+                item.thumbnail.delete(save=False)
             raise
     return item
+
+
+@dataclass(frozen=True)
+class ThumbnailBackfill:
+    made: int = 0
+    failed: int = 0
+
+
+def evidence_thumbnails_backfill(*, items: Iterable[Evidence] | None = None) -> ThumbnailBackfill:
+    """Make the missing thumbnail of every image evidence file (or of ``items``).
+
+    Idempotent: a file that has a thumbnail is left alone, and each one is stored
+    by a conditional update, so two runs at once never both keep one. A file that
+    cannot be decoded stays without (``failed``) and is tried again next run.
+    """
+    if items is None:
+        items = (
+            Evidence.objects.filter(content_type__startswith="image/", thumbnail="")
+            .only("pk", "ticket_id", "sha256", "content_type", "file", "thumbnail")
+            .order_by("pk")
+            .iterator(chunk_size=500)
+        )
+    made = failed = 0
+    for item in items:
+        if item.thumbnail or not item.content_type.startswith("image/"):
+            continue
+        with item.file.open("rb") as original:
+            thumbnail = make_thumbnail(original)
+        if thumbnail is None:
+            failed += 1
+            continue
+        data, extension = thumbnail
+        item.thumbnail.save(f"thumb.{extension}", ContentFile(data), save=False)
+        claimed = Evidence.objects.filter(pk=item.pk, thumbnail="").update(
+            thumbnail=item.thumbnail.name
+        )
+        if claimed:
+            made += 1
+        else:
+            item.thumbnail.delete(save=False)  # another run (or a deletion) got there first
+    return ThumbnailBackfill(made=made, failed=failed)

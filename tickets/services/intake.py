@@ -12,7 +12,8 @@ from merchants.models import Platform, Store
 from merchants.services import store_check_ticket_eligibility
 
 from .. import sla
-from ..models import Category, Policy, Reminder, Ticket, TicketEvent, TicketKind, TicketState
+from ..models import Category, Policy, Reminder, Ticket, TicketKind, TicketState
+from .common import ticket_event_write
 from .reminders import reminders_for
 from .team import round_robin_next
 
@@ -94,7 +95,7 @@ def ticket_open(
                 ticket.assignee_id = round_robin_next(store=store)
             ticket.save()
             Reminder.objects.bulk_create(reminders_for(ticket=ticket))
-            TicketEvent.objects.create(
+            ticket_event_write(
                 ticket=ticket,
                 action="opened",
                 to_state=TicketState.OPEN,

@@ -12,16 +12,17 @@ from django.utils.translation import gettext as _
 from merchants.services import store_check_member
 
 from ..bulk import insert_rows, update_by_ids
-from ..models import Reply, ReplyOption, Ticket, TicketEvent, TicketState
+from ..models import NotificationKind, Reply, ReplyOption, Ticket, TicketEvent, TicketState
 from .common import (
     EVENT_FIELDS,
     field_error,
     require_perm,
     require_state,
+    stores_changed_announce,
     ticket_lock,
     ticket_transition,
 )
-from .notifications import notifications_escalated
+from .notifications import notifications_decision, notifications_escalated
 from .reminders import reminders_cancel
 
 
@@ -82,8 +83,38 @@ def ticket_reply(
             payload={"option": option.code, "settles": option.settles},
         )
         if option.escalates:
-            _escalate(ticket, actor=user, now=now, reason=_("Not settled: %s") % option.label)
+            _escalate(
+                ticket,
+                actor=user,
+                now=now,
+                reason=_("Not settled: %s") % option.label,
+                notify_store=False,
+            )
     return ticket
+
+
+def ticket_reply_check(
+    *,
+    ticket: Ticket,
+    option: ReplyOption,
+    remark: str = "",
+    agreed_at: datetime | None = None,
+    now: datetime | None = None,
+) -> None:
+    """What ``ticket_reply`` would refuse, checked without writing or locking: a page
+    asks the merchant to confirm an escalating reply only when it would be accepted."""
+    now = now or timezone.now()
+    require_state(ticket, TicketState.OPEN)
+    if now >= ticket.due_at:
+        raise ValidationError(
+            _("The reply deadline has passed; the ticket goes to platform intervention."),
+            code="past_due",
+        )
+    problems = _reply_requirement_problems(
+        ticket=ticket, option=option, remark=remark.strip(), agreed_at=agreed_at, now=now
+    )
+    if problems:
+        raise ValidationError(problems)
 
 
 def _reply_requirement_problems(
@@ -140,6 +171,23 @@ def ticket_confirm(
                 _("Only a settled reply is confirmed automatically."), code="not_settled"
             )
         tickets_confirm_locked(ids=[ticket.pk], actor=user, now=now)
+        if user is not None:
+            # CS's confirmation reaches the store; the sweep's auto-confirmation of a
+            # reply the store itself called settled stays silent.
+            notifications_decision(
+                ticket=ticket,
+                kind=NotificationKind.CONFIRMED,
+                # A ticket leaves replied for closed at most once.
+                cause=ticket.pk,
+                title=_("Ticket %(number)s: your reply was confirmed and the ticket closed")
+                % {"number": ticket.number},
+                body=_(
+                    "Platform customer service confirmed your reply to ticket %(number)s; "
+                    "the ticket is closed."
+                )
+                % {"number": ticket.number},
+                now=now,
+            )
     ticket.refresh_from_db()
     return ticket
 
@@ -201,7 +249,28 @@ def ticket_escalate(
                 raise field_error(
                     "reason", _("Say why the consumer objects."), code="reason_required"
                 )
-            _escalate(ticket, actor=user, now=now, reason=reason)
+            _escalate(ticket, actor=user, now=now, reason=reason, objection=True)
+            notifications_decision(
+                ticket=ticket,
+                kind=NotificationKind.OBJECTED,
+                # A ticket leaves replied for escalated at most once.
+                cause=ticket.pk,
+                title=_(
+                    "Ticket %(number)s: the consumer objected; escalated to platform intervention"
+                )
+                % {"number": ticket.number},
+                body=" ".join(
+                    (
+                        _(
+                            "Platform customer service escalated ticket %(number)s to platform "
+                            "intervention because the consumer objects to your reply."
+                        )
+                        % {"number": ticket.number},
+                        _("The consumer's objection: %(reason)s") % {"reason": reason},
+                    )
+                ),
+                now=now,
+            )
     return ticket
 
 
@@ -212,6 +281,8 @@ def _escalate(
     now: datetime,
     reason: str,
     waived_evidence: bool = False,
+    objection: bool = False,
+    notify_store: bool = True,
 ) -> None:
     """Escalate one locked ticket through the same set-based path as the sweep."""
     tickets_escalate_locked(
@@ -221,6 +292,8 @@ def _escalate(
         now=now,
         reason=reason,
         waived_evidence=waived_evidence,
+        objection=objection,
+        notify_store=notify_store,
     )
     ticket.refresh_from_db()
 
@@ -255,13 +328,19 @@ def tickets_escalate_locked(
     now: datetime,
     reason: str,
     waived_evidence: bool,
+    objection: bool = False,
+    notify_store: bool = True,
 ) -> None:
     """Escalate tickets that the caller holds locked in ``from_state``: the one
     write path for a manual escalation and the deadline sweep alike.
 
     A fixed number of statements whatever len(rows): one UPDATE of the tickets,
     one of their pending reminders, one INSERT of the events, one of the
-    notifications for the stores.
+    notifications for the stores. ``objection``: CS escalates because the consumer
+    objects to the reply; the event says so (the timeline shows the reason as the
+    objection) and the caller tells the store itself, with the reason, instead of
+    the generic escalation notice. ``notify_store=False``: the store escalated the
+    ticket itself (a "not settled" reply), so there is nothing to tell it.
     """
     if not rows:
         return
@@ -289,9 +368,12 @@ def tickets_escalate_locked(
                 actor_id,
                 now,
                 reason,
-                {"waived_evidence": waived_evidence, "due_at": row.due_at.isoformat()},
+                {"waived_evidence": waived_evidence, "due_at": row.due_at.isoformat()}
+                | ({"objection": True} if objection else {}),
             )
             for row in rows
         ),
     )
-    notifications_escalated(rows=rows, now=now)
+    if notify_store and not objection:
+        notifications_escalated(rows=rows, now=now)
+    stores_changed_announce(row.store_id for row in rows)

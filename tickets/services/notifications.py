@@ -8,17 +8,19 @@ never knows who sends them (``tickets/receivers.py`` hands them to Celery).
 
 from collections.abc import Iterable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from merchants.models import Membership, Store
 
 from ..bulk import insert_rows
-from ..models import Delivery, Notification, NotificationKind
+from ..models import Delivery, Notification, NotificationKind, Ticket
 from ..signals import deliveries_ready
 from .deliveries import CLAIM_TIMEOUT
 
@@ -55,6 +57,21 @@ DELIVERY_FIELDS = (
     "next_attempt_at",
     "created_at",
 )
+
+
+# Decisions name the merchant's new deadline in Beijing time whatever zone is active.
+BEIJING = ZoneInfo("Asia/Shanghai")
+TITLE_MAX = Notification._meta.get_field("title").max_length
+
+
+def store_channels(store: Store) -> list[str]:
+    """The outbox channels a store has set up: email, group bot, both or neither."""
+    channels = []
+    if store.after_sales_email:
+        channels.append(Delivery.Channel.EMAIL)
+    if store.bot_kind and store.bot_url:
+        channels.append(Delivery.Channel.WEBHOOK)
+    return channels
 
 
 # A digest lists at most this many ticket numbers; the inbox's escalated filter has them all.
@@ -129,11 +146,7 @@ def notifications_reminders(
                 now,
             )
         )
-        channels = []
-        if store.after_sales_email:
-            channels.append(Delivery.Channel.EMAIL)
-        if store.bot_kind and store.bot_url:
-            channels.append(Delivery.Channel.WEBHOOK)
+        channels = store_channels(store)
         deliveries.extend(
             (
                 f"reminder:{row.reminder_id}:{channel}",
@@ -154,6 +167,51 @@ def notifications_reminders(
         )
     insert_rows(Notification, NOTIFICATION_FIELDS, notifications)
     return insert_rows(Delivery, DELIVERY_FIELDS, deliveries, returning_ids=True)
+
+
+def notifications_decision(
+    *, ticket: Ticket, kind: str, cause: int, title: str, body: str, now: datetime
+) -> list[int]:
+    """Tell the store about the platform's decision on one of its tickets: the bell,
+    and an email and/or a group-bot message as the store has set up.
+
+    Call inside the decision's transaction, after its event is written: a refused
+    decision writes nothing. ``cause`` is the id of what was decided (the event, or
+    the ticket for a transition it makes at most once); with ``kind`` and the channel
+    it is the delivery's unique key, so a decision is never sent twice. Like a
+    reminder, the notice goes to the ticket's assignee, or the whole store when
+    nobody is assigned. Returns the ids of the deliveries, announced after commit.
+    """
+    title = Truncator(title.strip()).chars(TITLE_MAX)
+    Notification.objects.create(
+        store_id=ticket.store_id,
+        ticket=ticket,
+        recipient_id=ticket.assignee_id,
+        kind=kind,
+        title=title,
+        body=body,
+        created_at=now,
+    )
+    ids = [
+        Delivery.objects.create(
+            key=f"{kind}:{cause}:{channel}",
+            channel=channel,
+            store_id=ticket.store_id,
+            ticket=ticket,
+            subject=title,
+            body=body,
+            link=ticket_link(ticket.pk),
+            status=Delivery.Status.PENDING,
+            attempts=0,
+            # The after-commit enqueue makes the first attempt; the sweep only steps
+            # in if that message was lost.
+            next_attempt_at=now + CLAIM_TIMEOUT,
+            created_at=now,
+        ).pk
+        for channel in store_channels(ticket.store)
+    ]
+    deliveries_announce(ids)
+    return ids
 
 
 def deliveries_announce(ids: list[int]) -> None:

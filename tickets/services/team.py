@@ -10,11 +10,20 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from merchants.models import Membership, Store
-from merchants.services import store_check_owner
+from merchants.services import store_check_member, store_check_owner
 
 from ..bulk import insert_rows, update_by_ids
 from ..models import EventAction, ReplyTemplate, Ticket, TicketEvent
-from .common import EVENT_FIELDS, field_error, require_perm, ticket_event_write, ticket_lock
+from .common import (
+    EVENT_FIELDS,
+    WORKABLE_STATES,
+    field_error,
+    require_perm,
+    require_state,
+    stores_changed_announce,
+    ticket_event_write,
+    ticket_lock,
+)
 
 
 def round_robin_next(*, store: Store) -> int | None:
@@ -80,6 +89,7 @@ def tickets_assign(
             EVENT_FIELDS,
             ((pk, "assigned", "", "", user.pk, now, "", {"assignee": assignee_name}) for pk in ids),
         )
+        stores_changed_announce([store.pk])
     return len(ids)
 
 
@@ -173,3 +183,34 @@ def ticket_staff_update(
             )
             written.append(EventAction.STAFF_NOTE)
     return written
+
+
+def ticket_claim(*, ticket: Ticket, user: AbstractBaseUser, now: datetime | None = None) -> Ticket:
+    """接单: a member of the store takes an unassigned ticket for themself.
+
+    The row lock makes two people claiming at once end with one owner: the second
+    is refused with the first one's name.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=ticket)
+        store_check_member(user=user, store=ticket.store)
+        require_state(ticket, *WORKABLE_STATES)
+        if ticket.assignee_id == user.pk:
+            return ticket
+        if ticket.assignee_id is not None:
+            raise ValidationError(
+                _("%(name)s has already taken this ticket.")
+                % {"name": ticket.assignee.get_username()},
+                code="already_claimed",
+            )
+        ticket.assignee = user
+        ticket.save(update_fields=["assignee", "updated_at"])
+        ticket_event_write(
+            ticket=ticket,
+            action=EventAction.ASSIGNED,
+            actor=user,
+            at=now,
+            payload={"assignee": user.get_username(), "claimed": True},
+        )
+    return ticket

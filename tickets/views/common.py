@@ -5,9 +5,10 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from merchants.models import Membership
@@ -70,7 +71,7 @@ def store_ticket_or_404(request, pk: int) -> Ticket:
 def add_service_error(form, error: ValidationError | PermissionDenied) -> None:
     """Show a service refusal on the form: by field where it names one, else on top."""
     if isinstance(error, PermissionDenied):
-        form.add_error(None, str(error) or "Forbidden")
+        form.add_error(None, str(error) or gettext("Forbidden"))
         return
     if hasattr(error, "error_dict"):
         for field, errors in error.error_dict.items():
@@ -80,3 +81,29 @@ def add_service_error(form, error: ValidationError | PermissionDenied) -> None:
     else:
         for message in error.messages:
             form.add_error(None, message)
+
+
+def error_messages(source) -> list[str]:
+    """Plain messages from a service refusal or an invalid form, each field's errors
+    under its label (never its name: 「Created to: …」, not 「created_to」)."""
+    if isinstance(source, PermissionDenied):
+        return [str(source) or gettext("Forbidden")]
+    if isinstance(source, ValidationError):
+        if not hasattr(source, "error_dict"):
+            return list(source.messages)
+        items = [
+            (field, [m for e in errors for m in e.messages])
+            for field, errors in source.error_dict.items()
+        ]
+        fields = {}
+    else:  # a bound form
+        items = [(field, list(errors)) for field, errors in source.errors.items()]
+        fields = source.fields
+    found = []
+    for name, errors in items:
+        label = fields[name].label if name in fields else None
+        for message in errors:
+            if label and name != NON_FIELD_ERRORS:
+                message = gettext("%(label)s: %(message)s") % {"label": label, "message": message}
+            found.append(message)
+    return found

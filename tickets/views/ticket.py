@@ -5,20 +5,26 @@ a partial (the reply returns the whole ticket, so the new state shows at once);
 without JavaScript the page is rendered again or redirected.
 """
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
+from django.views.decorators.cache import cache_control
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
+from .. import evidence as evidence_files
 from ..forms import AssignForm, ContactForm, EvidenceForm, ExemptionForm, ReplyForm
 from ..models import Evidence, TicketState
-from ..selectors import store_members, ticket_clock, ticket_detail
+from ..selectors import store_members, ticket_clock, ticket_detail, timeline_entries
 from ..services.contacts import contact_log
 from ..services.evidence import evidence_upload
 from ..services.exemptions import exemption_request
-from ..services.lifecycle import reply_options_for, ticket_reply
+from ..services.lifecycle import reply_options_for, ticket_reply, ticket_reply_check
 from ..services.team import tickets_assign
+from ..thumbnails import CONTENT_TYPES as THUMBNAIL_CONTENT_TYPES
 from .common import add_service_error, store_required, store_ticket_or_404
 
 SECTION_TEMPLATES = {
@@ -36,13 +42,15 @@ def _context(request, ticket_id: int, **forms) -> dict:
     is_owner = request.membership.role == "owner"
     context = {
         "ticket": ticket,
+        "timeline": timeline_entries(ticket=ticket),
+        "evidence_previews": evidence_previews(ticket.evidence.all()),
         "clock": ticket_clock(ticket=ticket, now=timezone.now()),
         "is_open": ticket.state == TicketState.OPEN,
         "can_add": ticket.state in (TicketState.OPEN, TicketState.REPLIED, TicketState.ESCALATED),
         "options": options,
         "templates": list(request.store.reply_templates.all()),
         "is_owner": is_owner,
-        "contact_form": ContactForm(),
+        "contact_form": _contact_form(),
         "evidence_form": EvidenceForm(),
         "reply_form": ReplyForm(options=options, language=translation.get_language()),
         "exemption_form": ExemptionForm(),
@@ -52,6 +60,51 @@ def _context(request, ticket_id: int, **forms) -> dict:
     }
     context.update(forms)
     return context
+
+
+def _contact_form() -> ContactForm:
+    """An empty contact form whose time defaults to now (Beijing time, to the minute)."""
+    return ContactForm(
+        initial={"attempted_at": timezone.localtime().replace(second=0, microsecond=0)}
+    )
+
+
+# What browsers play in <audio>. AMR (many phones' call recordings) is not among them,
+# so it is offered for download only.
+PLAYABLE_AUDIO = frozenset(
+    kind.content_type
+    for kind in (
+        evidence_files.MP3,
+        evidence_files.WAV,
+        evidence_files.M4A,
+        evidence_files.AAC,
+        evidence_files.OGG,
+        evidence_files.FLAC,
+    )
+)
+
+
+@dataclass(frozen=True)
+class EvidencePreview:
+    item: Evidence
+    kind: str  # "pdf", "audio" (playable) or "file" (download only)
+
+
+def evidence_previews(items) -> dict[str, list]:
+    """The ticket's evidence as the page shows it: ``images`` (those with a thumbnail,
+    as a grid) and ``files`` (the rest, each with how it is previewed). Works on the
+    prefetched rows: no query, and no file is opened."""
+    images, files = [], []
+    for item in items:
+        if item.thumbnail:
+            images.append(item)
+        elif item.content_type == evidence_files.PDF.content_type:
+            files.append(EvidencePreview(item, "pdf"))
+        elif item.content_type in PLAYABLE_AUDIO:
+            files.append(EvidencePreview(item, "audio"))
+        else:
+            files.append(EvidencePreview(item, "file"))
+    return {"images": images, "files": files}
 
 
 def _respond(request, ticket_id: int, section: str, *, ok: bool, **forms):
@@ -93,7 +146,7 @@ def contact_add(request, pk: int):
         section="contacts",
         form_name="contact_form",
         form=ContactForm(request.POST),
-        fresh=ContactForm,
+        fresh=_contact_form,
         action=lambda data: contact_log(
             ticket=ticket,
             user=request.user,
@@ -127,12 +180,75 @@ def evidence_download(request, pk: int, evidence_id: int):
     return FileResponse(item.file.open("rb"), as_attachment=True, filename=item.original_name)
 
 
+# Evidence never changes once stored, so the member's own browser may keep it a while;
+# "private" keeps it out of shared caches.
+_EVIDENCE_CACHE = cache_control(private=True, max_age=3600)
+
+
+@store_required
+@_EVIDENCE_CACHE
+def evidence_thumbnail(request, pk: int, evidence_id: int):
+    """The thumbnail made at upload (never made here); 404 when there is none."""
+    ticket = store_ticket_or_404(request, pk)
+    item = get_object_or_404(Evidence, pk=evidence_id, ticket=ticket)
+    if not item.thumbnail:
+        raise Http404
+    extension = item.thumbnail.name.rsplit(".", 1)[-1].lower()
+    response = FileResponse(
+        item.thumbnail.open("rb"),
+        content_type=THUMBNAIL_CONTENT_TYPES.get(extension, "application/octet-stream"),
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@store_required
+@xframe_options_sameorigin  # the ticket page shows PDFs in an <iframe>
+@_EVIDENCE_CACHE
+def evidence_inline(request, pk: int, evidence_id: int):
+    """The original file for the browser to show (image, PDF, audio player).
+
+    Served with the content type found by sniffing at upload, never guessed again
+    (nosniff), and sandboxed: even a file that turned out to be active content runs
+    in an opaque origin, with no access to the dashboard's cookies or pages.
+    """
+    ticket = store_ticket_or_404(request, pk)
+    item = get_object_or_404(Evidence, pk=evidence_id, ticket=ticket)
+    response = FileResponse(
+        item.file.open("rb"),
+        as_attachment=False,
+        filename=item.original_name,
+        content_type=item.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    return response
+
+
 @require_POST
 @store_required
 def reply(request, pk: int):
     ticket = store_ticket_or_404(request, pk)
     options = list(reply_options_for(platform=ticket.store.platform))
     form = ReplyForm(request.POST, options=options, language=translation.get_language())
+    if form.is_valid():
+        option = form.options[form.cleaned_data["option"]]
+        if option.escalates and not request.POST.get("confirm_escalation"):
+            # Irreversible: ask first, keeping what was typed (nothing is written yet),
+            # unless the reply would be refused anyway: then say why at once.
+            try:
+                ticket_reply_check(
+                    ticket=ticket,
+                    option=option,
+                    remark=form.cleaned_data["remark"],
+                    agreed_at=form.cleaned_data["agreed_at"],
+                )
+            except ValidationError as exc:
+                add_service_error(form, exc)
+                return _respond(request, pk, "ticket", ok=False, reply_form=form)
+            return _respond(
+                request, pk, "ticket", ok=False, reply_form=form, confirm_escalation=option
+            )
     return _submit(
         request,
         pk,

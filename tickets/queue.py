@@ -1,0 +1,335 @@
+"""The merchant's work queue (reads only): which tickets need the store, in the order
+of the time left on each ticket's *own* clock, with tabs, sorting and search.
+
+Time left is working time for a working clock (JD CRC: 09:00–19:00), so a CRC ticket
+paused overnight with 4 working hours left does not outrank a ticket with 52 minutes.
+SQL cannot order by that directly, but within one clock the order *is* due_at order:
+so the open tickets are read as one stream per clock (calendar, and each working
+policy), each an index range scan ordered by due_at and limited to the page's end,
+and merged here by time left. A fixed number of queries whatever the store's size.
+"""
+
+import heapq
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from django.db.models import Count, Func, Q, QuerySet, TextField, Value
+from django.db.models.functions import Right
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, pgettext, pgettext_lazy
+
+from merchants.models import Store
+
+from . import sla
+from .models import Policy, Ticket, TicketState
+from .selectors import TicketClock, ticket_clock, tickets_with_clock
+
+PAGE_SIZE = 25
+# 即将超时: less than this left on the ticket's own clock.
+SOON = timedelta(hours=2)
+
+# The tabs (saved views), in the order the page shows them.
+VIEWS = {
+    "todo": pgettext_lazy("queue tab", "To do"),
+    "soon": pgettext_lazy("queue tab", "Due soon"),
+    "overdue": pgettext_lazy("queue tab", "Overdue"),
+    "replied": pgettext_lazy("queue tab", "Replied"),
+    "escalated": pgettext_lazy("queue tab", "Escalated"),
+    "all": pgettext_lazy("queue tab", "All"),
+    "mine": pgettext_lazy("queue tab", "Assigned to me"),
+}
+DEFAULT_VIEW = "todo"
+# Tickets that still need the store: it must reply (open), or may still add evidence
+# and contacts while the platform decides (escalated, including a consumer's objection).
+NEEDS_STORE = (TicketState.OPEN, TicketState.ESCALATED)
+ACTIVE = (TicketState.OPEN, TicketState.REPLIED, TicketState.ESCALATED)
+
+SORTS = {
+    "left": _("Time left"),
+    "created": _("Created (oldest first)"),
+    "-created": _("Created (newest first)"),
+    "due": _("Due (soonest first)"),
+    "-due": _("Due (latest first)"),
+}
+DEFAULT_SORT = "left"
+_ORDER = {
+    "created": ("created_at", "pk"),
+    "-created": ("-created_at", "-pk"),
+    "due": ("due_at", "pk"),
+    "-due": ("-due_at", "-pk"),
+}
+# With "time left", tickets with no running clock follow the open ones, newest first.
+_REST_ORDER = ("-created_at", "-pk")
+
+
+class SearchText(Func):
+    """The text a search looks in: ticket and order number, the consumer's name, the
+    last 4 digits of the phone (never the rest of it) and the summary, upper-cased.
+
+    The PostgreSQL migration builds a pg_trgm GIN index on exactly this expression
+    (tickets/migrations/0011_ticket_search_trgm.py), so ``LIKE '%…%'`` on it is an
+    index scan; on SQLite it is a plain scan.
+    """
+
+    function = "UPPER"
+    template = "%(function)s(%(expressions)s)"
+    arg_joiner = " || ' ' || "
+    output_field = TextField()
+
+    def __init__(self):
+        super().__init__(
+            "number",
+            "order_number",
+            "consumer_name",
+            Right("consumer_phone", Value(4)),
+            "summary",
+        )
+
+
+def search_filter(queryset: QuerySet[Ticket], term: str) -> QuerySet[Ticket]:
+    term = term.strip()
+    if not term:
+        return queryset
+    return queryset.alias(search_text=SearchText()).filter(search_text__contains=term.upper())
+
+
+def platform_policies(*, platform: str) -> list[Policy]:
+    """Every policy of the platform, active or not (a ticket keeps the policy it was
+    opened under), with the calendar its clock needs: two queries."""
+    return list(
+        Policy.objects.filter(platform=platform)
+        .select_related("calendar")
+        .prefetch_related("calendar__exceptions")
+        .order_by("pk")
+    )
+
+
+def _soon_filter(*, policies: list[Policy], now: datetime) -> Q:
+    """Open, not yet due, and less than SOON left on the ticket's own clock."""
+    working = [p for p in policies if p.clock == sla.WORKING]
+    soon = Q(due_at__lte=now + SOON) & ~Q(policy__in=[p.pk for p in working])
+    for policy in working:
+        # The instant at which SOON of working time from now has elapsed.
+        limit = sla.compute_due_at(
+            created_at=now, window=SOON, clock=sla.WORKING, schedule=policy.schedule()
+        )
+        soon |= Q(policy=policy.pk, due_at__lte=limit)
+    return Q(state=TicketState.OPEN, due_at__gt=now) & soon
+
+
+def queue_queryset(
+    *,
+    store: Store,
+    user,
+    view: str,
+    filters: dict,
+    created_range: tuple[datetime | None, datetime | None],
+    policies: list[Policy],
+    now: datetime,
+) -> QuerySet[Ticket]:
+    """The store's tickets in one tab, with the filters applied (not yet ordered)."""
+    queryset = Ticket.objects.filter(store=store)
+    if view == "todo":
+        queryset = queryset.filter(state__in=NEEDS_STORE)
+    elif view == "soon":
+        queryset = queryset.filter(_soon_filter(policies=policies, now=now))
+    elif view == "overdue":
+        # Past the deadline with no reply: still open (the sweep has not run yet), or
+        # escalated because of it.
+        queryset = queryset.filter(
+            Q(state=TicketState.OPEN, due_at__lte=now)
+            | Q(state=TicketState.ESCALATED, merchant_reply__isnull=True)
+        )
+    elif view == "replied":
+        queryset = queryset.filter(state=TicketState.REPLIED)
+    elif view == "escalated":
+        queryset = queryset.filter(state=TicketState.ESCALATED)
+    elif view == "mine":
+        queryset = queryset.filter(assignee=user, state__in=ACTIVE)
+    if filters.get("state"):
+        queryset = queryset.filter(state=filters["state"])
+    if filters.get("kind"):
+        queryset = queryset.filter(kind=filters["kind"])
+    if filters.get("overdue"):
+        queryset = queryset.filter(state=TicketState.OPEN, due_at__lt=now)
+    if filters.get("mine"):
+        queryset = queryset.filter(assignee=user)
+    if filters.get("q"):
+        queryset = search_filter(queryset, filters["q"])
+    start, end = created_range
+    if start:
+        queryset = queryset.filter(created_at__gte=start)
+    if end:
+        queryset = queryset.filter(created_at__lt=end)
+    return queryset
+
+
+class QueueRow(NamedTuple):
+    ticket: Ticket
+    clock: TicketClock
+    badge: "SlaBadge"
+
+
+@dataclass
+class QueuePage:
+    """One page of the queue, shaped like Django's Page for the template."""
+
+    rows: list[QueueRow]
+    number: int
+    count: int
+    page_size: int = PAGE_SIZE
+    ids: list[int] = field(default_factory=list)
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.count // self.page_size))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def _by_time_left(
+    queryset: QuerySet[Ticket], *, policies: list[Policy], end: int, now: datetime
+) -> tuple[list[int], bool]:
+    """The ids of the first ``end`` open tickets by time left on their own clock, and
+    whether that is all of them (every stream ran out before ``end``)."""
+    open_tickets = queryset.filter(state=TicketState.OPEN)
+    working = [p for p in policies if p.clock == sla.WORKING]
+    streams = [
+        (None, open_tickets.exclude(policy__in=[p.pk for p in working])),
+        *((p, open_tickets.filter(policy=p.pk)) for p in working),
+    ]
+    merged = []
+    exhausted = True
+    for policy, stream in streams:
+        rows = list(stream.order_by("due_at", "pk").values_list("pk", "due_at")[:end])
+        exhausted = exhausted and len(rows) < end
+        if policy is None:
+            keyed = [(due_at - now, pk) for pk, due_at in rows]
+        else:
+            schedule = policy.schedule()
+            keyed = [
+                (
+                    sla.remaining(now=now, due_at=due_at, clock=sla.WORKING, schedule=schedule),
+                    pk,
+                )
+                for pk, due_at in rows
+            ]
+        merged.append(keyed)  # each stream is already in time-left order
+    ordered = [pk for _, pk in heapq.merge(*merged)][:end]
+    return ordered, exhausted
+
+
+def queue_page(
+    *,
+    store: Store,
+    user,
+    view: str,
+    sort: str,
+    filters: dict,
+    created_range: tuple[datetime | None, datetime | None],
+    page_number: int,
+    now: datetime,
+    page_size: int = PAGE_SIZE,
+) -> QueuePage:
+    """One page of a tab. Queries: the platform's policies (2), the count, one per
+    clock stream (time-left sort) or one (other sorts), the rest after the open
+    tickets, and the page's tickets with their clocks (3): fixed, whatever the rows."""
+    policies = platform_policies(platform=store.platform)
+    queryset = queue_queryset(
+        store=store,
+        user=user,
+        view=view,
+        filters=filters,
+        created_range=created_range,
+        policies=policies,
+        now=now,
+    )
+    count = queryset.count()
+    number = min(max(1, page_number), max(1, -(-count // page_size)))
+    start, end = (number - 1) * page_size, number * page_size
+    if sort in _ORDER:
+        ids = list(queryset.order_by(*_ORDER[sort]).values_list("pk", flat=True)[start:end])
+    else:
+        open_ids, all_open = _by_time_left(queryset, policies=policies, end=end, now=now)
+        ids = open_ids[start:end]
+        if all_open and len(ids) < page_size:
+            # The page runs past the open tickets: continue with the others.
+            skip = max(0, start - len(open_ids))
+            rest = queryset.exclude(state=TicketState.OPEN).order_by(*_REST_ORDER)
+            ids += list(rest.values_list("pk", flat=True)[skip : skip + page_size - len(ids)])
+    tickets = tickets_with_clock(Ticket.objects.filter(pk__in=ids)).select_related("assignee")
+    by_id = {ticket.pk: ticket for ticket in tickets}
+    rows = [
+        QueueRow(by_id[pk], clock, sla_badge(clock))
+        for pk in ids
+        if pk in by_id
+        for clock in [ticket_clock(ticket=by_id[pk], now=now)]
+    ]
+    return QueuePage(rows=rows, number=number, count=count, page_size=page_size, ids=ids)
+
+
+def queue_counts(*, store: Store, user, now: datetime, policies: list[Policy]) -> dict[str, int]:
+    """How many tickets each tab holds (for the tab labels): one aggregate query over
+    the store's active tickets (never its whole history)."""
+    conditions = {
+        "todo": Q(state__in=NEEDS_STORE),
+        "soon": _soon_filter(policies=policies, now=now),
+        "overdue": Q(state=TicketState.OPEN, due_at__lte=now)
+        | Q(state=TicketState.ESCALATED, merchant_reply__isnull=True),
+        "replied": Q(state=TicketState.REPLIED),
+        "escalated": Q(state=TicketState.ESCALATED),
+        "mine": Q(assignee=user, state__in=ACTIVE),
+    }
+    return Ticket.objects.filter(store=store, state__in=ACTIVE).aggregate(
+        **{name: Count("pk", filter=condition) for name, condition in conditions.items()}
+    )
+
+
+def _hours_minutes(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, minutes = divmod(rest // 60, 60)
+    text = f"{hours}:{minutes:02d}"
+    return (pgettext("duration", "%(days)dd ") % {"days": days} + text) if days else text
+
+
+class SlaBadge(NamedTuple):
+    text: str  # what is read, colour or not: 已超时 3小时 / 剩 0:52 / —
+    css: str  # "overdue" | "critical" | "warning" | "ok" | "done"
+
+
+def sla_badge(clock: TicketClock) -> SlaBadge:
+    """The SLA badge of a queue row, in words (never colour alone)."""
+    if clock.urgency == "done":
+        return SlaBadge("—", "done")
+    seconds = int(clock.remaining.total_seconds())
+    if seconds <= 0:
+        late = -seconds
+        if late >= 3600:
+            text = ngettext("Overdue %(n)d hour", "Overdue %(n)d hours", late // 3600) % {
+                "n": late // 3600
+            }
+        else:
+            minutes = max(1, late // 60)
+            text = ngettext("Overdue %(n)d minute", "Overdue %(n)d minutes", minutes) % {
+                "n": minutes
+            }
+        return SlaBadge(text, "overdue")
+    return SlaBadge(
+        pgettext("time left", "%(time)s left") % {"time": _hours_minutes(seconds)},
+        clock.urgency,
+    )

@@ -1,0 +1,85 @@
+"""Evidence thumbnails: a small, upright picture of an image file, made once at upload.
+
+Only Pillow, no Django and no database: the caller hands in a readable file and
+stores what comes back. Anything that is not a decodable image (a corrupt file
+that passed the content sniff, HEIC without a decoder, a decompression bomb)
+gives ``None``, and the page shows a file icon instead.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from typing import IO
+
+from PIL import Image, ImageOps
+
+__all__ = ["CONTENT_TYPES", "MAX_PIXELS", "THUMBNAIL_SIZE", "make_thumbnail"]
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = (320, 320)
+"""The box a thumbnail fits in: twice the 160 CSS px the page shows, for sharp
+pictures on high-density screens."""
+
+MAX_PIXELS = 50_000_000
+"""Larger images get no thumbnail. A 48 MP phone photo fits; beyond that, a
+decoded PNG would take hundreds of MB for a 320 px picture. Pillow's own
+``Image.MAX_IMAGE_PIXELS`` check (a warning, then an error at twice the limit)
+still applies on top of this one."""
+
+CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
+"""The content type of each extension :func:`make_thumbnail` returns."""
+
+_JPEG_QUALITY = 85
+
+
+def make_thumbnail(fileobj: IO[bytes]) -> tuple[bytes, str] | None:
+    """``(bytes, extension)`` of a thumbnail of the image in ``fileobj``, or ``None``.
+
+    The picture is turned upright by its EXIF orientation, fits in
+    :data:`THUMBNAIL_SIZE`, keeps its aspect ratio and carries no metadata (no
+    EXIF, so no GPS position). Images with transparency come out as PNG, the
+    rest as JPEG. ``fileobj`` is read from the start and left open.
+    """
+    try:
+        fileobj.seek(0)
+        # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; turn the
+        # warning into an exception here so a bomb is refused, never decoded.
+        # (catch_warnings is process-wide; uploads run in worker processes.)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fileobj) as image:
+                return _thumbnail(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        logger.info("No thumbnail: decompression bomb refused (%s)", exc)
+        return None
+    except Exception as exc:
+        # Corrupt or truncated files make Pillow's decoders raise OSError,
+        # SyntaxError, ValueError, EOFError, struct.error and more; a thumbnail
+        # is a convenience and must never turn an accepted upload into a 500.
+        logger.info("No thumbnail: image not decodable (%r)", exc)
+        return None
+
+
+def _thumbnail(image: Image.Image) -> tuple[bytes, str] | None:
+    width, height = image.size
+    if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
+        logger.info("No thumbnail: %dx%d px is over the limit", width, height)
+        return None
+    # JPEG can decode at 1/2, 1/4 or 1/8 scale: much less memory for big photos.
+    # The box is square, so a later 90° EXIF rotation still gets enough pixels.
+    image.draft("RGB", THUMBNAIL_SIZE)
+    upright = ImageOps.exif_transpose(image)
+    has_alpha = upright.mode in ("RGBA", "LA", "PA") or (
+        upright.mode == "P" and "transparency" in upright.info
+    )
+    upright = upright.convert("RGBA" if has_alpha else "RGB")
+    upright.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    if has_alpha:
+        upright.save(out, format="PNG", optimize=True)
+        return out.getvalue(), "png"
+    upright.save(out, format="JPEG", quality=_JPEG_QUALITY, optimize=True, progressive=True)
+    return out.getvalue(), "jpg"
