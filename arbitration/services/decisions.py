@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from tickets.models import NotificationKind, Ticket, TicketState
 from tickets.services.common import require_perm, require_state, ticket_lock, ticket_transition
-from tickets.services.notifications import notifications_decision
+from tickets.services.notifications import merchant_language, notifications_decision
 
 from ..models import Compensation, Judgment
 
@@ -68,19 +68,20 @@ def ticket_judge(
             reason=reasoning,
             payload={"merchant_liable": merchant_liable, "refund_amount": str(amount)},
         )
-        notifications_decision(
-            ticket=ticket,
-            kind=NotificationKind.JUDGED,
-            cause=event.pk,
-            title=(
-                _("Ticket %(number)s judged: merchant liable, refund %(amount)s CNY")
-                if merchant_liable
-                else _("Ticket %(number)s judged: merchant not liable, refund %(amount)s CNY")
+        with merchant_language():
+            notifications_decision(
+                ticket=ticket,
+                kind=NotificationKind.JUDGED,
+                cause=event.pk,
+                title=(
+                    _("Ticket %(number)s judged: merchant liable, refund %(amount)s CNY")
+                    if merchant_liable
+                    else _("Ticket %(number)s judged: merchant not liable, refund %(amount)s CNY")
+                )
+                % {"number": ticket.number, "amount": f"{amount:.2f}"},
+                body=_("The platform's reasoning: %(reasoning)s") % {"reasoning": reasoning},
+                now=now,
             )
-            % {"number": ticket.number, "amount": f"{amount:.2f}"},
-            body=_("The platform's reasoning: %(reasoning)s") % {"reasoning": reasoning},
-            now=now,
-        )
     return judgment
 
 

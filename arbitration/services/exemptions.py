@@ -15,6 +15,7 @@ from tickets.services.notifications import (
     BEIJING,
     format_local,
     format_offset,
+    merchant_language,
     notifications_decision,
 )
 from tickets.services.reminders import reminders_reschedule
@@ -64,29 +65,30 @@ def exemption_grant(
                 "new_due_at": ticket.due_at.isoformat(),
             },
         )
-        facts = {
-            "number": ticket.number,
-            "granted": format_offset(granted),
-            "due": format_local(ticket.due_at, BEIJING),
-            "note": request.decision_note,
-        }
-        body = (
-            _(
-                "The platform granted your exemption request: %(granted)s more. "
-                "Reply to ticket %(number)s before %(due)s (Beijing time)."
+        with merchant_language():
+            facts = {
+                "number": ticket.number,
+                "granted": format_offset(granted),
+                "due": format_local(ticket.due_at, BEIJING),
+                "note": request.decision_note,
+            }
+            body = (
+                _(
+                    "The platform granted your exemption request: %(granted)s more. "
+                    "Reply to ticket %(number)s before %(due)s (Beijing time)."
+                )
+                % facts
             )
-            % facts
-        )
-        if facts["note"]:
-            body += " " + _("The platform's note: %(note)s") % facts
-        notifications_decision(
-            ticket=ticket,
-            kind=NotificationKind.EXEMPTION,
-            cause=event.pk,
-            title=_("Ticket %(number)s: exemption granted, new due time %(due)s") % facts,
-            body=body,
-            now=now,
-        )
+            if facts["note"]:
+                body += " " + _("The platform's note: %(note)s") % facts
+            notifications_decision(
+                ticket=ticket,
+                kind=NotificationKind.EXEMPTION,
+                cause=event.pk,
+                title=_("Ticket %(number)s: exemption granted, new due time %(due)s") % facts,
+                body=body,
+                now=now,
+            )
     return request
 
 
@@ -115,23 +117,28 @@ def exemption_reject(
             reason=note,
             payload={"exemption": request.pk},
         )
-        facts = {"number": ticket.number, "note": note, "due": format_local(ticket.due_at, BEIJING)}
-        body = " ".join(
-            (
-                _("The platform rejected your exemption request."),
-                _("The platform's reasoning: %(reasoning)s") % {"reasoning": note},
+        with merchant_language():
+            facts = {
+                "number": ticket.number,
+                "note": note,
+                "due": format_local(ticket.due_at, BEIJING),
+            }
+            body = " ".join(
+                (
+                    _("The platform rejected your exemption request."),
+                    _("The platform's reasoning: %(reasoning)s") % {"reasoning": note},
+                )
             )
-        )
-        if ticket.state == TicketState.OPEN:
-            body += " " + _("The deadline stays %(due)s (Beijing time).") % facts
-        notifications_decision(
-            ticket=ticket,
-            kind=NotificationKind.EXEMPTION,
-            cause=event.pk,
-            title=_("Ticket %(number)s: exemption request rejected") % facts,
-            body=body,
-            now=now,
-        )
+            if ticket.state == TicketState.OPEN:
+                body += " " + _("The deadline stays %(due)s (Beijing time).") % facts
+            notifications_decision(
+                ticket=ticket,
+                kind=NotificationKind.EXEMPTION,
+                cause=event.pk,
+                title=_("Ticket %(number)s: exemption request rejected") % facts,
+                body=body,
+                now=now,
+            )
     return request
 
 

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from tickets.models import Evidence, NotificationKind
 from tickets.services.common import require_perm, ticket_event_write, ticket_lock
-from tickets.services.notifications import notifications_decision
+from tickets.services.notifications import merchant_language, notifications_decision
 
 from ..models import VIOLATION_POINTS, Severity, Violation
 
@@ -56,30 +56,32 @@ def evidence_mark_forged(
             reason=note.strip(),
             payload={"evidence": evidence.pk, "severity": severity, "points": points},
         )
-        facts = {
-            "number": ticket.number,
-            "name": evidence.original_name,
-            "points": points,
-            "severity": Severity(severity).label,
-            "note": note.strip(),
-        }
-        body = (
-            _(
-                "The platform found the evidence file %(name)s forged (%(severity)s): "
-                "%(points)d violation points on the store."
-            )
-            % facts
-        )
-        if facts["note"]:
-            body += " " + _("The platform's reasoning: %(reasoning)s") % {
-                "reasoning": facts["note"]
+        with merchant_language():
+            facts = {
+                "number": ticket.number,
+                "name": evidence.original_name,
+                "points": points,
+                "severity": Severity(severity).label,
+                "note": note.strip(),
             }
-        notifications_decision(
-            ticket=ticket,
-            kind=NotificationKind.FORGED,
-            cause=event.pk,
-            title=_("Ticket %(number)s: evidence %(name)s found forged, %(points)d points") % facts,
-            body=body,
-            now=now,
-        )
+            body = (
+                _(
+                    "The platform found the evidence file %(name)s forged (%(severity)s): "
+                    "%(points)d violation points on the store."
+                )
+                % facts
+            )
+            if facts["note"]:
+                body += " " + _("The platform's reasoning: %(reasoning)s") % {
+                    "reasoning": facts["note"]
+                }
+            notifications_decision(
+                ticket=ticket,
+                kind=NotificationKind.FORGED,
+                cause=event.pk,
+                title=_("Ticket %(number)s: evidence %(name)s found forged, %(points)d points")
+                % facts,
+                body=body,
+                now=now,
+            )
     return violation

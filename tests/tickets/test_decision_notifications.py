@@ -555,3 +555,25 @@ def test_the_ticket_page_query_count_does_not_grow_with_decisions(
     with django_assert_max_num_queries(len(few.captured_queries)):
         html = client.get(reverse("ticket_detail", args=[ticket.pk])).content.decode()
     assert "File: forged-2.png" in html
+
+
+@pytest.mark.parametrize("decide", ["judge", "grant", "reject", "object"])
+def test_notices_are_in_the_merchants_language_whatever_the_staff_admin_uses(settings, decide):
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "zh-hans"
+    store = StoreFactory(after_sales_email="shop@example.com")
+    with translation.override("en"):  # the arbitrator's admin is in English
+        if decide == "judge":
+            judge(escalated(store))
+        elif decide == "grant":
+            grant(requested(store))
+        elif decide == "reject":
+            reject(requested(store))
+        else:
+            object_(replied(store))
+    decisions = ["judged", "exemption", "objected"]
+    notice = Notification.objects.get(store=store, kind__in=decisions)
+    assert notice.title.startswith("工单"), notice.title
+    delivery = Delivery.objects.get(store=store, key__startswith=notice.kind)
+    assert "平台" in delivery.body, delivery.body

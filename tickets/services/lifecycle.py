@@ -22,7 +22,7 @@ from .common import (
     ticket_lock,
     ticket_transition,
 )
-from .notifications import notifications_decision, notifications_escalated
+from .notifications import merchant_language, notifications_decision, notifications_escalated
 from .reminders import reminders_cancel
 
 
@@ -174,20 +174,21 @@ def ticket_confirm(
         if user is not None:
             # CS's confirmation reaches the store; the sweep's auto-confirmation of a
             # reply the store itself called settled stays silent.
-            notifications_decision(
-                ticket=ticket,
-                kind=NotificationKind.CONFIRMED,
-                # A ticket leaves replied for closed at most once.
-                cause=ticket.pk,
-                title=_("Ticket %(number)s: your reply was confirmed and the ticket closed")
-                % {"number": ticket.number},
-                body=_(
-                    "Platform customer service confirmed your reply to ticket %(number)s; "
-                    "the ticket is closed."
+            with merchant_language():
+                notifications_decision(
+                    ticket=ticket,
+                    kind=NotificationKind.CONFIRMED,
+                    # A ticket leaves replied for closed at most once.
+                    cause=ticket.pk,
+                    title=_("Ticket %(number)s: your reply was confirmed and the ticket closed")
+                    % {"number": ticket.number},
+                    body=_(
+                        "Platform customer service confirmed your reply to ticket %(number)s; "
+                        "the ticket is closed."
+                    )
+                    % {"number": ticket.number},
+                    now=now,
                 )
-                % {"number": ticket.number},
-                now=now,
-            )
     ticket.refresh_from_db()
     return ticket
 
@@ -250,27 +251,29 @@ def ticket_escalate(
                     "reason", _("Say why the consumer objects."), code="reason_required"
                 )
             _escalate(ticket, actor=user, now=now, reason=reason, objection=True)
-            notifications_decision(
-                ticket=ticket,
-                kind=NotificationKind.OBJECTED,
-                # A ticket leaves replied for escalated at most once.
-                cause=ticket.pk,
-                title=_(
-                    "Ticket %(number)s: the consumer objected; escalated to platform intervention"
-                )
-                % {"number": ticket.number},
-                body=" ".join(
-                    (
-                        _(
-                            "Platform customer service escalated ticket %(number)s to platform "
-                            "intervention because the consumer objects to your reply."
-                        )
-                        % {"number": ticket.number},
-                        _("The consumer's objection: %(reason)s") % {"reason": reason},
+            with merchant_language():
+                notifications_decision(
+                    ticket=ticket,
+                    kind=NotificationKind.OBJECTED,
+                    # A ticket leaves replied for escalated at most once.
+                    cause=ticket.pk,
+                    title=_(
+                        "Ticket %(number)s: the consumer objected; "
+                        "escalated to platform intervention"
                     )
-                ),
-                now=now,
-            )
+                    % {"number": ticket.number},
+                    body=" ".join(
+                        (
+                            _(
+                                "Platform customer service escalated ticket %(number)s to platform "
+                                "intervention because the consumer objects to your reply."
+                            )
+                            % {"number": ticket.number},
+                            _("The consumer's objection: %(reason)s") % {"reason": reason},
+                        )
+                    ),
+                    now=now,
+                )
     return ticket
 
 

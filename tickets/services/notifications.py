@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -167,6 +167,12 @@ def notifications_reminders(
         )
     insert_rows(Notification, NOTIFICATION_FIELDS, notifications)
     return insert_rows(Delivery, DELIVERY_FIELDS, deliveries, returning_ids=True)
+
+
+def merchant_language():
+    """Notices to a store are written in the merchants' language (zh-hans by default),
+    whatever language the deciding staff member's admin is in: wrap their text in this."""
+    return translation.override(settings.LANGUAGE_CODE)
 
 
 def notifications_decision(
