@@ -134,7 +134,9 @@ def live_stream(*, store_id: int, after_id: int, seconds: float) -> Iterator[str
     """Server-Sent Events for one store for ``seconds`` (then the browser reconnects
     with Last-Event-ID and nothing is lost): ``event: ticket`` with the ticket's id
     and the action, and a comment line as a keep-alive."""
-    yield f"retry: {int(settings.LIVE_RETRY_MS)}\n\n"
+    # The position first: a browser that reconnects before any event came resumes
+    # from here (Last-Event-ID), so nothing written in between is lost.
+    yield f"retry: {int(settings.LIVE_RETRY_MS)}\nid: {after_id}\n\n"
     end = time.monotonic() + seconds
     last_sent = time.monotonic()
     with live_waiter(store_id) as wait:

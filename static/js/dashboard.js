@@ -187,7 +187,8 @@
     var active = document.activeElement;
     if (active && root.contains(active) && active.closest("form") &&
         /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName)) return true;
-    return !!root.querySelector("form[data-dirty]");
+    // Unsaved input, or a question waiting for an answer (confirm an escalation).
+    return !!root.querySelector("form[data-dirty], [data-live-hold]");
   }
 
   function refresh(data) {

@@ -131,3 +131,22 @@ def test_a_redis_failure_is_logged_never_raised(settings, monkeypatch, caplog):
     live_publish([7])
     assert "Could not publish live updates" in caplog.text
     monkeypatch.setattr(tickets.live, "_redis_client", None)  # not kept for other tests
+
+
+@pytest.mark.django_db
+def test_a_stream_states_its_position_first_so_a_reconnect_loses_nothing(
+    client, settings, short_streams
+):
+    settings.REDIS_URL = ""
+    member = MembershipFactory()
+    ticket = TicketFactory(store=member.store)
+    client.force_login(member.user)
+    start = live_latest_id()
+
+    # A stream that sends no event still tells the browser where it stood...
+    body = read(client.get(reverse("live_events")))
+    assert body.startswith(f"retry: {settings.LIVE_RETRY_MS}\nid: {start}\n\n")
+    # ...so what is written before the browser reconnects comes with the next stream.
+    event = ticket_event_write(ticket=ticket, action="escalated", actor=None, at=ticket.created_at)
+    again = read(client.get(reverse("live_events"), HTTP_LAST_EVENT_ID=str(start)))
+    assert [pk for pk, _ in events_in(again)] == [event.pk]
