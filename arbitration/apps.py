@@ -12,3 +12,5 @@ class ArbitrationConfig(AppConfig):
 
         # After every migrate (permissions exist by then), keep the role groups in step.
         post_migrate.connect(ensure_staff_groups, sender=self)
+        # Hand the services' after-commit work (report back-fills) to Celery.
+        from . import receivers  # noqa: F401

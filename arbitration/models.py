@@ -6,8 +6,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, transition
 
-from merchants.models import Store
+from merchants.models import Platform, Store
 from tickets.models import Evidence, Ticket
 
 
@@ -22,6 +23,9 @@ class Judgment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     judged_at = models.DateTimeField(_("judged at"), db_index=True)
+    # Set when an appeal overturns the judgment: from then on it is void, and every
+    # report day computed again leaves it out of the dispute-refund rate.
+    overturned_at = models.DateTimeField(_("overturned at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("judgment")
@@ -87,6 +91,8 @@ class Violation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     found_at = models.DateTimeField(_("found at"), db_index=True)
+    # Set when an appeal overturns the finding: its points no longer count anywhere.
+    overturned_at = models.DateTimeField(_("overturned at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("violation")
@@ -272,3 +278,110 @@ class SettlementStatement(models.Model):
 
     def __str__(self):
         return f"{self.store_id} {self.month:%Y-%m}"
+
+
+class AppealPolicy(models.Model):
+    """How long a store has to appeal (申诉) a decision, per platform: data ops edit.
+    Seven days is ours (SPEC.md leaves it to the platform)."""
+
+    platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices, unique=True)
+    window_days = models.PositiveSmallIntegerField(
+        _("appeal window (days)"),
+        default=7,
+        help_text=_("Days after a decision during which the store may appeal it."),
+    )
+
+    class Meta:
+        verbose_name = _("appeal policy")
+        verbose_name_plural = _("appeal policies")
+        ordering = ["platform"]
+
+    def __str__(self):
+        return f"{self.get_platform_display()}: {self.window_days}"
+
+
+class AppealState(models.TextChoices):
+    FILED = "filed", _("Waiting for a decision")
+    UPHELD = "upheld", _("Upheld")
+    OVERTURNED = "overturned", _("Overturned")
+
+
+class Appeal(models.Model):
+    """A store's appeal (申诉) of one decision against it: a liable judgment or a
+    forged-evidence finding. Once per decision; decided by another arbitrator."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="appeals")
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="appeals")
+    # Exactly one of the two; OneToOne makes "once per decision" the database's rule too.
+    judgment = models.OneToOneField(
+        Judgment, on_delete=models.PROTECT, null=True, blank=True, related_name="appeal"
+    )
+    violation = models.OneToOneField(
+        Violation, on_delete=models.PROTECT, null=True, blank=True, related_name="appeal"
+    )
+    state = FSMField(
+        _("state"), default=AppealState.FILED, choices=AppealState.choices, protected=True
+    )
+    statement = models.TextField(_("statement"))
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    filed_at = models.DateTimeField(_("filed at"), db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    reasoning = models.TextField(_("reasoning"), blank=True)
+
+    class Meta:
+        verbose_name = _("appeal")
+        verbose_name_plural = _("appeals")
+        ordering = ["filed_at", "pk"]
+        permissions = [("decide_appeal", _("Can decide appeals"))]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(judgment__isnull=False, violation__isnull=True)
+                | Q(judgment__isnull=True, violation__isnull=False),
+                name="appeal_one_decision",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "filed_at"], name="appeal_queue")]
+
+    def __str__(self):
+        return f"{self.ticket} ({self.get_state_display()})"
+
+    # Transitions change the state only; arbitration.services.appeals does the rest.
+    @transition(field=state, source=AppealState.FILED, target=AppealState.UPHELD)
+    def uphold(self):
+        pass
+
+    @transition(field=state, source=AppealState.FILED, target=AppealState.OVERTURNED)
+    def overturn(self):
+        pass
+
+    @property
+    def decision(self):
+        return self.judgment if self.judgment_id else self.violation
+
+
+class AppealEvidence(models.Model):
+    """A new file the store sends with its appeal: checked like any evidence."""
+
+    appeal = models.ForeignKey(Appeal, on_delete=models.CASCADE, related_name="files")
+    file = models.FileField(_("file"), upload_to="appeals/%Y/%m/", max_length=255)
+    original_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    content_type = models.CharField(_("content type"), max_length=100)
+    uploaded_at = models.DateTimeField(_("uploaded at"))
+
+    class Meta:
+        verbose_name = _("appeal evidence")
+        verbose_name_plural = _("appeal evidence")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["appeal", "sha256"], name="appeal_file_unique")
+        ]
+
+    def __str__(self):
+        return self.original_name

@@ -299,6 +299,7 @@ def settlement_close_month(
             "points",
             found_at__gte=window_start,
             found_at__lt=end,
+            overturned_at=None,
             **jd_stores,
         )
 
@@ -337,3 +338,30 @@ def settlement_close_month(
 def _default_window_days() -> int:
     logger.warning("No PenaltyPolicy for JD: closure points counted over the default window.")
     return PenaltyPolicy._meta.get_field("window_days").default
+
+
+def settlement_points_refresh(*, store: Store) -> int:
+    """Count again the points behind each of a store's settlement statements, and its
+    closure flag, after an appeal voided a finding: money is not touched (the month
+    stays closed), only points_in_window and closure_flag. Returns statements changed."""
+    policy = PenaltyPolicy.objects.filter(platform=store.platform).first()
+    window_days = policy.window_days if policy else _default_window_days()
+    changed = []
+    for statement in SettlementStatement.objects.filter(store=store).order_by("month"):
+        _, end = month_bounds(statement.month)
+        window_start = datetime.combine(
+            next_month(statement.month) - timedelta(days=window_days), time.min, tzinfo=SHANGHAI
+        )
+        in_window = {"store": store, "occurred_at__gte": window_start, "occurred_at__lt": end}
+        points = (PenaltyEntry.objects.filter(**in_window).aggregate(n=Sum("points"))["n"] or 0) + (
+            Violation.objects.filter(
+                store=store, found_at__gte=window_start, found_at__lt=end, overturned_at=None
+            ).aggregate(n=Sum("points"))["n"]
+            or 0
+        )
+        flag = policy is not None and points >= policy.closure_points
+        if (statement.points_in_window, statement.closure_flag) != (points, flag):
+            statement.points_in_window, statement.closure_flag = points, flag
+            changed.append(statement)
+    SettlementStatement.objects.bulk_update(changed, ["points_in_window", "closure_flag"])
+    return len(changed)

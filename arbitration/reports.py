@@ -170,7 +170,8 @@ def _figures(*, day: date, start: datetime, end: datetime) -> dict[int, dict]:
             figures[store_id]["median"] = percentile_cont(values, 0.5)
             figures[store_id]["p90"] = percentile_cont(values, 0.9)
     merge(
-        Judgment.objects.filter(judged_at__gte=start, judged_at__lt=end)
+        # An overturned decision is void: a day computed again leaves it out.
+        Judgment.objects.filter(judged_at__gte=start, judged_at__lt=end, overturned_at=None)
         .values(store_id=F("ticket__store_id"))
         .annotate(
             judged_liable=Count("pk", filter=Q(merchant_liable=True)),
@@ -185,7 +186,7 @@ def _figures(*, day: date, start: datetime, end: datetime) -> dict[int, dict]:
         .order_by()
     )
     merge(
-        Violation.objects.filter(found_at__gte=start, found_at__lt=end)
+        Violation.objects.filter(found_at__gte=start, found_at__lt=end, overturned_at=None)
         .values("store_id")
         .annotate(forged_points=Sum("points"))
         .order_by()
@@ -199,7 +200,7 @@ def _figures(*, day: date, start: datetime, end: datetime) -> dict[int, dict]:
     window_start, _ = local_day_bounds(day - timedelta(days=RATE_WINDOW_DAYS - 1))
     merge(
         Judgment.objects.filter(
-            judged_at__gte=window_start, judged_at__lt=end, merchant_liable=True
+            judged_at__gte=window_start, judged_at__lt=end, merchant_liable=True, overturned_at=None
         )
         .values(store_id=F("ticket__store_id"))
         .annotate(liable_30d=Count("pk"))

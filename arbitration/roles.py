@@ -14,6 +14,8 @@ VIEW_ALL = [
     ("arbitration", "view_judgment"),
     ("arbitration", "view_compensation"),
     ("arbitration", "view_violation"),
+    ("arbitration", "view_appeal"),
+    ("arbitration", "view_appealevidence"),
 ]
 
 ROLES: dict[str, list[tuple[str, str]]] = {
@@ -30,11 +32,16 @@ ROLES: dict[str, list[tuple[str, str]]] = {
         ("tickets", "judge_ticket"),
         ("tickets", "compensate_ticket"),
         ("tickets", "mark_evidence_forged"),
+        # Appeals (申诉): decided by an arbitrator other than the one who decided.
+        ("arbitration", "decide_appeal"),
     ],
     # Ops: policies, calendars, reply options, stores, exemptions, penalties, reports.
     "ops": VIEW_ALL
     + [
         ("tickets", "decide_exemption"),
+        # The appeal window is data ops keep.
+        ("arbitration", "view_appealpolicy"),
+        ("arbitration", "change_appealpolicy"),
         ("tickets", "view_policy"),
         ("tickets", "change_policy"),
         ("tickets", "view_workingcalendar"),

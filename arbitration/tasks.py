@@ -1,6 +1,6 @@
 """Celery tasks: thin, idempotent calls into the services."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from celery import shared_task
 from django.utils import timezone
@@ -24,3 +24,16 @@ def monthly_settlement() -> int:
     this_month_start, _ = month_bounds(month_of(now))
     last_month = month_of(this_month_start - timedelta(days=1))
     return len(settlement_close_month(month=last_month, now=now))
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def reports_backfill(start: str, end: str) -> int:
+    """Re-compute the store-day reports of local days ``start``..``end`` (ISO dates),
+    e.g. after an appeal overturned a decision they counted. Idempotent."""
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    days = 0
+    while first <= last:
+        report_day(day=first)
+        first += timedelta(days=1)
+        days += 1
+    return days

@@ -563,6 +563,9 @@ class EventAction(models.TextChoices):
     REMINDER_SENT = "reminder_sent", _("Reminder sent")
     ASSIGNED = "assigned", _("Assigned")
     STAFF_NOTE = "staff_note", _("Staff note")
+    APPEAL_FILED = "appeal_filed", _("Appeal filed")
+    APPEAL_UPHELD = "appeal_upheld", _("Appeal upheld")
+    APPEAL_OVERTURNED = "appeal_overturned", _("Appeal: decision overturned")
 
 
 class AppendOnlyError(Exception):
@@ -657,6 +660,7 @@ class NotificationKind(models.TextChoices):
     EXEMPTION = "exemption", _("Exemption decision")
     CONFIRMED = "confirmed", _("Reply confirmed")
     OBJECTED = "objected", _("Consumer objected")
+    APPEAL = "appeal", _("Appeal decided")
 
 
 class Notification(models.Model):

@@ -5,6 +5,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -34,37 +35,7 @@ def evidence_upload(
     Refused files leave neither a row nor a stored file behind.
     """
     now = now or timezone.now()
-    max_bytes = settings.EVIDENCE_MAX_BYTES
-    if upload.size is None or upload.size == 0:
-        raise field_error("file", _("The file is empty."), code="empty")
-    if upload.size > max_bytes:
-        raise field_error(
-            "file",
-            _("The file is %(size).1f MB; the limit is %(limit).0f MB.")
-            % {"size": upload.size / 2**20, "limit": max_bytes / 2**20},
-            code="too_large",
-        )
-    upload.seek(0)
-    kind = evidence_files.sniff_file_kind(upload.read(evidence_files.SNIFF_BYTES))
-    original_name = evidence_files.sanitize_filename(upload.name or "")
-    if kind is None:
-        raise field_error(
-            "file",
-            _("Only images, PDF, audio recordings and plain text or CSV are accepted."),
-            code="unsupported_type",
-        )
-    if not evidence_files.name_matches_kind(original_name, kind):
-        raise field_error(
-            "file",
-            _("The file is named %(name)s but its content is %(type)s.")
-            % {"name": original_name, "type": kind.content_type},
-            code="disguised",
-        )
-    digest = hashlib.sha256()
-    upload.seek(0)
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    sha256 = digest.hexdigest()
+    kind, original_name, sha256 = evidence_file_check(upload)
     # Decoded outside the row lock: Pillow's work must not hold up the ticket. An
     # image that cannot be decoded is still accepted, only without a thumbnail.
     thumbnail = make_thumbnail(upload) if kind.family == evidence_files.FAMILY_IMAGE else None
@@ -113,6 +84,50 @@ def evidence_upload(
 class ThumbnailBackfill:
     made: int = 0
     failed: int = 0
+
+
+class CheckedFile(NamedTuple):
+    kind: evidence_files.FileKind
+    original_name: str
+    sha256: str
+
+
+def evidence_file_check(upload: UploadedFile, *, field: str = "file") -> CheckedFile:
+    """The checks every evidence file passes, a ticket's or an appeal's: not empty,
+    within the size limit, a type we accept *by its content*, a name that agrees with
+    that content. Returns what was found, with the file's SHA-256."""
+    max_bytes = settings.EVIDENCE_MAX_BYTES
+    if upload.size is None or upload.size == 0:
+        raise field_error(field, _("The file is empty."), code="empty")
+    if upload.size > max_bytes:
+        raise field_error(
+            field,
+            _("The file is %(size).1f MB; the limit is %(limit).0f MB.")
+            % {"size": upload.size / 2**20, "limit": max_bytes / 2**20},
+            code="too_large",
+        )
+    upload.seek(0)
+    kind = evidence_files.sniff_file_kind(upload.read(evidence_files.SNIFF_BYTES))
+    original_name = evidence_files.sanitize_filename(upload.name or "")
+    if kind is None:
+        raise field_error(
+            field,
+            _("Only images, PDF, audio recordings and plain text or CSV are accepted."),
+            code="unsupported_type",
+        )
+    if not evidence_files.name_matches_kind(original_name, kind):
+        raise field_error(
+            field,
+            _("The file is named %(name)s but its content is %(type)s.")
+            % {"name": original_name, "type": kind.content_type},
+            code="disguised",
+        )
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return CheckedFile(kind, original_name, digest.hexdigest())
 
 
 def evidence_thumbnails_backfill(*, items: Iterable[Evidence] | None = None) -> ThumbnailBackfill:
