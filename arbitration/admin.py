@@ -445,4 +445,4 @@ class SettlementStatementAdmin(ServiceWrittenAdmin):
         }
 
 
-from . import admin_reports  # noqa: F401,E402
+from . import admin_appeals, admin_reports  # noqa: F401,E402

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from django_fsm import FSMField, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from merchants.models import Platform, Store
 from tickets.models import Evidence, Ticket
@@ -306,7 +306,7 @@ class AppealState(models.TextChoices):
     OVERTURNED = "overturned", _("Overturned")
 
 
-class Appeal(models.Model):
+class Appeal(ConcurrentTransitionMixin, models.Model):
     """A store's appeal (申诉) of one decision against it: a liable judgment or a
     forged-evidence finding. Once per decision; decided by another arbitrator."""
 

@@ -192,7 +192,7 @@ def appeal_decide(
     with transaction.atomic():
         ticket = ticket_lock(ticket=appeal.ticket)
         appeal = (
-            Appeal.objects.select_for_update()
+            Appeal.objects.select_for_update(of=("self",))
             .select_related("judgment", "violation__evidence")
             .get(pk=appeal.pk)
         )
