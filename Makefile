@@ -54,6 +54,8 @@ clean:
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/xietong_bench
 BENCH_TICKETS ?= 100000
 BENCH_REPORT_TICKETS ?= 1000000
+BENCH_PAGE_TICKETS ?= 1000000
+BENCH_BIG_STORE ?= 300000
 
 bench: install
 	@psql "$(BENCH_DATABASE_URL:/xietong_bench=/postgres)" -tAc "SELECT 1 FROM pg_database WHERE datname='xietong_bench'" | grep -q 1 \
@@ -61,3 +63,4 @@ bench: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --noinput -v0
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_sweep --tickets $(BENCH_TICKETS)
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_reports --tickets $(BENCH_REPORT_TICKETS)
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_pages --tickets $(BENCH_PAGE_TICKETS) --big-store $(BENCH_BIG_STORE)

@@ -5,25 +5,36 @@ Admin code only calls services (arbitration.services); the rules live there.
 """
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
-from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext, ngettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import cache_control
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from tickets import evidence as evidence_files
 from tickets.admin import ServiceWrittenAdmin
-from tickets.models import Ticket, TicketState
-from tickets.selectors import format_remaining
+from tickets.models import Evidence, Ticket, TicketEvent, TicketState
+from tickets.selectors import timeline_entries
+from tickets.services.common import require_state
+from tickets.services.notifications import format_local
+from tickets.thumbnails import CONTENT_TYPES as THUMBNAIL_CONTENT_TYPES
 
-from .forms import CompensateForm, JudgeForm, add_service_error
+from .forms import CompensateForm, JudgeForm, MarkForgedForm, add_service_error
 from .models import (
+    VIOLATION_POINTS,
     Compensation,
     EscalatedTicket,
     Judgment,
@@ -31,40 +42,149 @@ from .models import (
     PenaltyPolicy,
     PenaltyRule,
     SettlementStatement,
+    Severity,
     Violation,
 )
 from .penalties import SHANGHAI, parse_month, settlement_close_month
+from .selectors import (
+    QUEUE_ORDER,
+    StorePoints,
+    StoreRate,
+    queue_neighbours,
+    queue_with_figures,
+    store_dispute_rate,
+    store_points_in_window,
+)
 from .services.decisions import ticket_compensate, ticket_judge
+from .services.findings import evidence_mark_forged
+
+PDF_TYPE = evidence_files.PDF.content_type
+# What browsers play in <audio> (as on the merchant's ticket page); AMR is download only.
+PLAYABLE_AUDIO = frozenset(
+    kind.content_type
+    for kind in (
+        evidence_files.MP3,
+        evidence_files.WAV,
+        evidence_files.M4A,
+        evidence_files.AAC,
+        evidence_files.OGG,
+        evidence_files.FLAC,
+    )
+)
 
 
 def _may_decide(user) -> bool:
     return user.has_perm("tickets.judge_ticket") or user.has_perm("tickets.compensate_ticket")
 
 
+def format_waiting(value: timedelta) -> str:
+    """How long a ticket has waited, in words of the active language: 「3 小时 20 分」,
+    "3 h 20 min", "2 d 5 h"."""
+    minutes = max(int(value.total_seconds()), 0) // 60
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = {"days": days, "hours": hours, "minutes": minutes}
+    if days:
+        return pgettext("time waiting", "%(days)d d %(hours)d h") % parts
+    if hours:
+        return pgettext("time waiting", "%(hours)d h %(minutes)d min") % parts
+    return pgettext("time waiting", "%(minutes)d min") % parts
+
+
+def format_rate(rate: Decimal | None) -> str:
+    return "—" if rate is None else f"{rate:.2f}%"
+
+
+def forged_consequence(*, points: int, standing: StorePoints) -> tuple[str, bool]:
+    """What marking a file forged does to the store: the sentence, and whether the
+    closure threshold is reached with it."""
+    total = standing.points + points
+    facts = {
+        "points": points,
+        "total": total,
+        "threshold": standing.threshold,
+        "days": standing.window_days,
+    }
+    if standing.threshold is None:
+        text = (
+            gettext(
+                "This adds %(points)d points: the store will have %(total)d in %(days)d days; "
+                "no closure threshold is set for its platform."
+            )
+            % facts
+        )
+        return text, False
+    reached = standing.reached(total)
+    if reached:
+        text = gettext(
+            "This adds %(points)d points: the store will have %(total)d of %(threshold)d "
+            "in %(days)d days — the closure threshold is reached."
+        )
+    else:
+        text = gettext(
+            "This adds %(points)d points: the store will have %(total)d of %(threshold)d "
+            "in %(days)d days — the closure threshold is not reached."
+        )
+    return text % facts, reached
+
+
+def judgment_consequence(*, merchant_liable: bool, rate: StoreRate | None) -> str:
+    """What a judgment does to the store's dispute-refund rate (Taobao 纠纷退款率)."""
+    if not merchant_liable:
+        return gettext("Not liable: does not count toward the store's dispute-refund rate.")
+    if rate is None or rate.rate is None:
+        return gettext(
+            "Liable: counts toward the store's dispute-refund rate (no rate over the "
+            "last 30 days yet)."
+        )
+    return gettext(
+        "Liable: counts toward the store's dispute-refund rate (now %(rate)s over 30 days)."
+    ) % {"rate": format_rate(rate.rate)}
+
+
+# The content type of a stored thumbnail, by its extension (tickets.thumbnails makes them).
+def _thumbnail_type(name: str) -> str:
+    return THUMBNAIL_CONTENT_TYPES.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+
+
+# Evidence never changes once stored: the staff member's own browser may keep it a while.
+_EVIDENCE_CACHE = cache_control(private=True, max_age=3600)
+
+
 @admin.register(EscalatedTicket)
 class EscalatedTicketAdmin(ServiceWrittenAdmin):
-    """待判责队列: escalated tickets, CRC high-risk first, then the longest waiting."""
+    """待判责队列: escalated tickets, CRC high-risk first, then the longest waiting.
 
+    The arbitrators' workspace: the queue with each store's dispute-refund rate and
+    points so far, the judge page (facts, reply, contacts, evidence previews, timeline,
+    previous / next ticket) and the forged-evidence finding, each decision confirmed
+    after a page that names its consequence.
+    """
+
+    change_list_template = "admin/arbitration/escalatedticket/change_list.html"
     list_display = [
         "ticket_number",
         "store",
         "platform",
-        "kind",
-        "worry_free",
-        "escalated_at",
+        "kind_badge",
+        "worry_free_flag",
         "waited",
+        "dispute_rate",
+        "points",
         "decide_link",
     ]
     list_display_links = None
     list_filter = ["store__platform", "kind", "worry_free"]
     search_fields = ["number", "order_number"]
-    # One query for the rows whatever their number: store is the only relation shown.
+    # One query for the rows whatever their number: store is the only relation shown,
+    # and the store's figures are subqueries of that query (arbitration.selectors).
     list_select_related = ["store"]
-    ordering = ["-priority", "escalated_at", "pk"]
+    ordering = list(QUEUE_ORDER)
     actions = None
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(state=TicketState.ESCALATED)
+        queryset = super().get_queryset(request).filter(state=TicketState.ESCALATED)
+        return queue_with_figures(queryset, now=timezone.now())
 
     def has_view_permission(self, request, obj=None):
         # The role groups give arbitrators the decision permissions, not a view
@@ -73,44 +193,115 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
+        evidence = "<int:object_id>/evidence/<int:evidence_id>"
         return [
             path(
                 "<int:object_id>/judge/",
                 self.admin_site.admin_view(self.judge_view),
                 name="{}_{}_judge".format(*info),
             ),
+            path(
+                f"{evidence}/forged/",
+                self.admin_site.admin_view(self.forged_view),
+                name="{}_{}_forged".format(*info),
+            ),
+            path(
+                f"{evidence}/view/",
+                # cacheable: the file never changes; _EVIDENCE_CACHE keeps it private.
+                self.admin_site.admin_view(self.evidence_view, cacheable=True),
+                name="{}_{}_evidence".format(*info),
+            ),
+            path(
+                f"{evidence}/thumbnail/",
+                self.admin_site.admin_view(self.evidence_thumbnail_view, cacheable=True),
+                name="{}_{}_thumbnail".format(*info),
+            ),
             *super().get_urls(),
         ]
 
+    # --- the queue's columns ---------------------------------------------------------
+
     @admin.display(description=_("platform ticket number"), ordering="number")
     def ticket_number(self, obj: Ticket):
-        return format_html('<a href="{}">{}</a>', self._judge_url(obj), obj.number)
+        return format_html('<a href="{}">{}</a>', self._url("judge", obj.pk), obj.number)
+
+    # The name alone: the platform has its own column (a store's str() repeats it).
+    @admin.display(description=_("store"), ordering="store__name")
+    def store(self, obj: Ticket):
+        return format_html('<span title="{}">{}</span>', obj.store.code, obj.store.name)
 
     @admin.display(description=_("platform"), ordering="store__platform")
     def platform(self, obj: Ticket) -> str:
         return obj.store.get_platform_display()
 
+    # Short headers keep the queue within 1440 px in English too.
+    @admin.display(
+        description=pgettext_lazy("queue column", "worry-free"), boolean=True, ordering="worry_free"
+    )
+    def worry_free_flag(self, obj: Ticket) -> bool:
+        return obj.worry_free
+
+    @admin.display(description=_("kind"), ordering="-priority")
+    def kind_badge(self, obj: Ticket):
+        if obj.is_crc:
+            # Marked in words, not colour alone; the full name on hover.
+            return format_html(
+                '<span class="crc-badge" title="{}">CRC</span>', obj.get_kind_display()
+            )
+        return obj.get_kind_display()
+
     # Waiting longest = escalated earliest.
     @admin.display(description=_("waiting for"), ordering="-escalated_at")
-    def waited(self, obj: Ticket) -> str:
+    def waited(self, obj: Ticket):
         if obj.escalated_at is None:
             return "—"
-        return format_remaining(timezone.now() - obj.escalated_at)
+        return format_html(
+            '<span title="{}">{}</span>',
+            gettext("Escalated %(at)s (Beijing time)")
+            % {"at": format_local(obj.escalated_at, SHANGHAI)},
+            format_waiting(timezone.now() - obj.escalated_at),
+        )
+
+    @admin.display(
+        description=pgettext_lazy("queue column", "dispute rate"), ordering="dispute_rate_latest"
+    )
+    def dispute_rate(self, obj: Ticket) -> str:
+        return format_rate(obj.dispute_rate_latest)
+
+    @admin.display(description=pgettext_lazy("queue column", "points"), ordering="points_in_window")
+    def points(self, obj: Ticket):
+        if obj.closure_points is None:
+            return obj.points_in_window
+        if obj.points_in_window >= obj.closure_points:
+            return format_html(
+                '<strong class="points-reached"><span>{} / {}</span> {}</strong>',
+                obj.points_in_window,
+                obj.closure_points,
+                pgettext("closure threshold", "reached"),
+            )
+        return f"{obj.points_in_window} / {obj.closure_points}"
 
     @admin.display(description=pgettext_lazy("queue column", "decide"))
     def decide_link(self, obj: Ticket):
         label = _("Compensate") if obj.worry_free else _("Judge")
-        return format_html('<a class="button" href="{}">{}</a>', self._judge_url(obj), label)
+        return format_html('<a class="button" href="{}">{}</a>', self._url("judge", obj.pk), label)
 
-    def _judge_url(self, obj: Ticket) -> str:
+    def _url(self, view: str, *args) -> str:
         return reverse(
-            f"{self.admin_site.name}:arbitration_escalatedticket_judge",
-            args=[obj.pk],
+            f"{self.admin_site.name}:arbitration_escalatedticket_{view}",
+            args=args,
             current_app=self.admin_site.name,
         )
 
+    # --- the judge page --------------------------------------------------------------
+
     def judge_view(self, request, object_id: int):
-        """纠纷判责, or for a worry-free (无忧购) order its compensation, on one ticket."""
+        """纠纷判责, or for a worry-free (无忧购) order its compensation, on one ticket.
+
+        A judgment takes two steps: the form, then a page naming its consequence for
+        the store's dispute-refund rate; only the confirmed POST (confirmed=1) calls
+        the service. Compensation has no effect on the rate and is recorded at once.
+        """
         ticket = get_object_or_404(
             Ticket.objects.select_related(
                 "store", "policy", "merchant_reply__option", "merchant_reply__replied_by"
@@ -125,43 +316,53 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
 
         if request.method == "POST":
             form = form_class(request.POST)
-            if form.is_valid():
+            if "back" in request.POST:
+                pass  # from the confirmation back to the form, as it was filled in
+            elif form.is_valid() and compensation:
                 data = form.cleaned_data
                 try:
-                    if compensation:
-                        record = ticket_compensate(
-                            ticket=ticket,
-                            user=request.user,
-                            amount=data["amount"],
-                            note=data["note"],
-                        )
-                        done = gettext("Compensated %(amount)s CNY; ticket closed.") % {
-                            "amount": record.amount
-                        }
-                    else:
-                        record = ticket_judge(
-                            ticket=ticket,
-                            user=request.user,
-                            merchant_liable=data["merchant_liable"],
-                            refund_amount=data["refund_amount"],
-                            reasoning=data["reasoning"],
-                        )
-                        done = (
-                            gettext("Judged: merchant liable, refund %(amount)s CNY.")
-                            if record.merchant_liable
-                            else gettext("Judged: merchant not liable, refund %(amount)s CNY.")
-                        ) % {"amount": record.refund_amount}
+                    record = ticket_compensate(
+                        ticket=ticket, user=request.user, amount=data["amount"], note=data["note"]
+                    )
                 except (ValidationError, PermissionDenied) as error:
                     add_service_error(form, error)
                 else:
-                    self.log_change(request, ticket, done)
-                    messages.success(request, f"{ticket.number}: {done}")
-                    return redirect(
-                        f"{self.admin_site.name}:arbitration_escalatedticket_changelist"
+                    done = gettext("Compensated %(amount)s CNY; ticket closed.") % {
+                        "amount": record.amount
+                    }
+                    return self._decided(request, ticket, done)
+            elif form.is_valid() and request.POST.get("confirmed") == "1":
+                data = form.cleaned_data
+                try:
+                    record = ticket_judge(
+                        ticket=ticket,
+                        user=request.user,
+                        merchant_liable=data["merchant_liable"],
+                        refund_amount=data["refund_amount"],
+                        reasoning=data["reasoning"],
                     )
+                except (ValidationError, PermissionDenied) as error:
+                    add_service_error(form, error)
+                else:
+                    done = (
+                        gettext("Judged: merchant liable, refund %(amount)s CNY.")
+                        if record.merchant_liable
+                        else gettext("Judged: merchant not liable, refund %(amount)s CNY.")
+                    ) % {"amount": record.refund_amount}
+                    return self._decided(request, ticket, done)
+            elif form.is_valid():
+                # Step 2 only for a judgment the service would take: a ticket already
+                # decided is refused here, before anyone confirms anything.
+                try:
+                    require_state(ticket, TicketState.ESCALATED)
+                except ValidationError as error:
+                    add_service_error(form, error)
+                else:
+                    return self._judge_confirmation(request, ticket, form)
         else:
             form = form_class()
 
+        now = timezone.now()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -172,16 +373,222 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
             )
             % {"number": ticket.number},
             "ticket": ticket,
+            "waiting": format_waiting(now - ticket.escalated_at) if ticket.escalated_at else "",
+            "standing": store_points_in_window(store=ticket.store, now=now),
+            "rate": store_dispute_rate(store=ticket.store),
             "reply": getattr(ticket, "merchant_reply", None),
             "contacts": ticket.contacts.select_related("logged_by"),
-            "evidence": ticket.evidence.select_related("forgery", "uploaded_by"),
-            "events": ticket.events.select_related("actor"),
+            "evidence": self._evidence_rows(ticket),
+            "timeline": self._timeline(ticket),
+            "neighbours": self._neighbour_links(ticket),
             "form": form,
             "compensation": compensation,
             "decidable": ticket.state == TicketState.ESCALATED,
             "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/arbitration/escalatedticket/judge.html", context)
+
+    def _decided(self, request, ticket: Ticket, done: str):
+        self.log_change(request, ticket, done)
+        messages.success(request, f"{ticket.number}: {done}")
+        return redirect(f"{self.admin_site.name}:arbitration_escalatedticket_changelist")
+
+    def _judge_confirmation(self, request, ticket: Ticket, form: JudgeForm):
+        data = form.cleaned_data
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Confirm the judgment of ticket %(number)s")
+            % {"number": ticket.number},
+            "ticket": ticket,
+            "form": form,
+            "decision": (
+                gettext("The merchant is liable; refund %(amount)s CNY.")
+                if data["merchant_liable"]
+                else gettext("The merchant is not liable; refund %(amount)s CNY.")
+            )
+            % {"amount": f"{data['refund_amount']:.2f}"},
+            "consequence": judgment_consequence(
+                merchant_liable=data["merchant_liable"],
+                rate=store_dispute_rate(store=ticket.store),
+            ),
+            "reasoning": data["reasoning"],
+            "judge_url": self._url("judge", ticket.pk),
+            "media": self.media,
+        }
+        return TemplateResponse(
+            request, "admin/arbitration/escalatedticket/judge_confirm.html", context
+        )
+
+    def _evidence_rows(self, ticket: Ticket) -> list[dict]:
+        """Each file with how it is previewed (thumbnail, PDF, audio or download only)."""
+        rows = []
+        for item in ticket.evidence.select_related("forgery", "uploaded_by"):
+            if item.thumbnail:
+                kind = "image"
+            elif item.content_type == PDF_TYPE:
+                kind = "pdf"
+            elif item.content_type in PLAYABLE_AUDIO:
+                kind = "audio"
+            else:
+                kind = "file"
+            rows.append(
+                {
+                    "item": item,
+                    "kind": kind,
+                    "forgery": getattr(item, "forgery", None),
+                    "view_url": self._url("evidence", ticket.pk, item.pk),
+                    "thumbnail_url": self._url("thumbnail", ticket.pk, item.pk),
+                    "forged_url": self._url("forged", ticket.pk, item.pk),
+                }
+            )
+        return rows
+
+    @staticmethod
+    def _timeline(ticket: Ticket):
+        """Every event, staff notes included, with translated labels and the decisions'
+        facts spelled out (tickets.selectors.timeline_entries, on prefetched rows)."""
+        ticket = (
+            Ticket.objects.filter(pk=ticket.pk)
+            .prefetch_related(
+                Prefetch(
+                    "events",
+                    queryset=TicketEvent.objects.select_related("actor").order_by("at", "pk"),
+                ),
+                "evidence",
+            )
+            .get()
+        )
+        return timeline_entries(ticket=ticket)
+
+    def _neighbour_links(self, ticket: Ticket) -> dict:
+        neighbours = queue_neighbours(ticket=ticket)
+        return {
+            side: {"url": self._url("judge", found[0]), "number": found[1]}
+            for side, found in (("previous", neighbours.previous), ("next", neighbours.next))
+            if found
+        }
+
+    # --- evidence: the files, and the forged-evidence finding ------------------------
+
+    def _evidence(self, object_id: int, evidence_id: int) -> Evidence:
+        return get_object_or_404(
+            Evidence.objects.select_related("ticket__store", "forgery__found_by"),
+            pk=evidence_id,
+            ticket_id=object_id,
+        )
+
+    @method_decorator(xframe_options_sameorigin)  # the judge page shows PDFs in an <iframe>
+    @method_decorator(_EVIDENCE_CACHE)
+    def evidence_view(self, request, object_id: int, evidence_id: int):
+        """The original file for the browser to show (image, PDF, audio player): served
+        with the type sniffed at upload (nosniff) and sandboxed, so even a file that
+        turned out to be active content runs in an opaque origin, away from the admin."""
+        if not request.user.has_perm("tickets.view_evidence"):
+            raise PermissionDenied
+        item = self._evidence(object_id, evidence_id)
+        try:
+            handle = item.file.open("rb")
+        except FileNotFoundError:
+            raise Http404(gettext("The evidence file is missing from storage.")) from None
+        response = FileResponse(
+            handle, as_attachment=False, filename=item.original_name, content_type=item.content_type
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "sandbox"
+        return response
+
+    @method_decorator(_EVIDENCE_CACHE)
+    def evidence_thumbnail_view(self, request, object_id: int, evidence_id: int):
+        """The thumbnail made at upload (never made here); 404 when there is none."""
+        if not request.user.has_perm("tickets.view_evidence"):
+            raise PermissionDenied
+        item = self._evidence(object_id, evidence_id)
+        if not item.thumbnail:
+            raise Http404
+        try:
+            handle = item.thumbnail.open("rb")
+        except FileNotFoundError:
+            raise Http404 from None
+        response = FileResponse(handle, content_type=_thumbnail_type(item.thumbnail.name))
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "sandbox"
+        return response
+
+    def forged_view(self, request, object_id: int, evidence_id: int):
+        """凭证造假 on one evidence file: the form (severity, reason), then a page naming
+        the consequence (points added, the store's points in the closure window after
+        it, threshold reached or not); only the confirmed POST calls the service."""
+        if not request.user.has_perm("tickets.mark_evidence_forged"):
+            raise PermissionDenied
+        item = self._evidence(object_id, evidence_id)
+        ticket = item.ticket
+        judge_url = self._url("judge", ticket.pk)
+        forgery = getattr(item, "forgery", None)
+        confirm = None
+
+        if request.method == "POST":
+            form = MarkForgedForm(request.POST)
+            if "back" in request.POST:
+                pass
+            elif form.is_valid() and request.POST.get("confirmed") == "1":
+                data = form.cleaned_data
+                try:
+                    violation = evidence_mark_forged(
+                        evidence=item,
+                        user=request.user,
+                        severity=data["severity"],
+                        note=data["note"],
+                    )
+                except (ValidationError, PermissionDenied) as error:
+                    add_service_error(form, error)
+                else:
+                    done = gettext("%(name)s marked forged: %(severity)s, %(points)d points.") % {
+                        "name": item.original_name,
+                        "severity": violation.get_severity_display(),
+                        "points": violation.points,
+                    }
+                    self.log_change(request, item, done)
+                    messages.success(request, f"{ticket.number}: {done}")
+                    return redirect(judge_url)
+            elif form.is_valid():
+                if forgery is not None:
+                    # The service's own refusal, said before anyone confirms.
+                    form.add_error(None, gettext("This evidence is already marked forged."))
+                else:
+                    points = VIOLATION_POINTS[Severity(form.cleaned_data["severity"])]
+                    standing = store_points_in_window(store=ticket.store, now=timezone.now())
+                    text, reached = forged_consequence(points=points, standing=standing)
+                    confirm = {
+                        "severity": Severity(form.cleaned_data["severity"]).label,
+                        "points": points,
+                        "standing": standing,
+                        "consequence": text,
+                        "reached": reached,
+                        "note": form.cleaned_data["note"],
+                    }
+        else:
+            form = MarkForgedForm()
+
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": (
+                gettext("Confirm: evidence %(name)s is forged")
+                if confirm
+                else gettext("Mark evidence %(name)s forged")
+            )
+            % {"name": item.original_name},
+            "ticket": ticket,
+            "item": item,
+            "forgery": forgery,
+            "form": form,
+            "confirm": confirm,
+            "judge_url": judge_url,
+            "view_url": self._url("evidence", ticket.pk, item.pk),
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/arbitration/escalatedticket/forged.html", context)
 
 
 @admin.register(Judgment)

@@ -9,6 +9,8 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from .models import VIOLATION_POINTS
+
 
 def add_service_error(form: forms.Form, error: ValidationError | PermissionDenied) -> None:
     """Show a service refusal on the form: under its field when the form has that
@@ -37,6 +39,11 @@ def _yes(value: str) -> bool:
     return value == "yes"
 
 
+# The services' own messages (decisions.py), so step 1 of a confirmed decision says at
+# once what the service would refuse after the confirmation.
+AMOUNT_ERROR = _("Enter an amount of at least 0 with at most 2 decimals.")
+
+
 class JudgeForm(forms.Form):
     merchant_liable = forms.TypedChoiceField(
         label=_("Merchant liable"),
@@ -46,10 +53,18 @@ class JudgeForm(forms.Form):
         help_text=_("A liable judgment counts toward the store's dispute-refund rate."),
     )
     refund_amount = forms.DecimalField(
-        label=_("Refund amount (CNY)"), max_digits=12, decimal_places=2, initial=0
+        label=_("Refund amount (CNY)"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        initial=0,
+        error_messages={"min_value": AMOUNT_ERROR, "max_decimal_places": AMOUNT_ERROR},
     )
     reasoning = forms.CharField(
-        label=_("Reasoning"), widget=forms.Textarea(attrs={"rows": 5}), required=False
+        label=_("Reasoning"),
+        widget=forms.Textarea(attrs={"rows": 5}),
+        error_messages={"required": _("Give the reasoning for the judgment.")},
+        help_text=_("Sent to the merchant with the judgment."),
     )
 
 
@@ -58,6 +73,29 @@ class CompensateForm(forms.Form):
     note = forms.CharField(
         label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), required=False
     )
+
+
+class MarkForgedForm(forms.Form):
+    """凭证造假: how serious, and why (the merchant is told the reason)."""
+
+    severity = forms.ChoiceField(label=_("Severity"), widget=forms.RadioSelect)
+    note = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": _("Give the reason for the finding: the merchant is told it.")},
+        help_text=_("Sent to the merchant with the finding."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["severity"].choices = [
+            (
+                severity.value,
+                _("%(severity)s: %(points)d points")
+                % {"severity": severity.label, "points": points},
+            )
+            for severity, points in VIOLATION_POINTS.items()
+        ]
 
 
 class ExemptionDecisionForm(forms.Form):

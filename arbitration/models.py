@@ -5,6 +5,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -15,12 +17,17 @@ from tickets.models import Evidence, Ticket
 class Judgment(models.Model):
     """纠纷判责: an arbitrator's decision. Liable counts toward the dispute-refund rate."""
 
-    ticket = models.OneToOneField(Ticket, on_delete=models.PROTECT, related_name="judgment")
+    ticket = models.OneToOneField(
+        Ticket, on_delete=models.PROTECT, related_name="judgment", verbose_name=_("ticket")
+    )
     merchant_liable = models.BooleanField(_("merchant liable"))
     refund_amount = models.DecimalField(_("refund amount (CNY)"), max_digits=12, decimal_places=2)
     reasoning = models.TextField(_("reasoning"))
     judged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("judged by"),
     )
     judged_at = models.DateTimeField(_("judged at"), db_index=True)
     # Set when an appeal overturns the judgment: from then on it is void, and every
@@ -38,17 +45,26 @@ class Judgment(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.ticket}: {'liable' if self.merchant_liable else 'not liable'}"
+        if self.merchant_liable:
+            decision = gettext("The merchant is liable")
+        else:
+            decision = gettext("The merchant is not liable")
+        return f"{self.ticket}: {decision}"
 
 
 class Compensation(models.Model):
     """A worry-free (无忧购) ticket closed by its own compensation standard: no judgment."""
 
-    ticket = models.OneToOneField(Ticket, on_delete=models.PROTECT, related_name="compensation")
+    ticket = models.OneToOneField(
+        Ticket, on_delete=models.PROTECT, related_name="compensation", verbose_name=_("ticket")
+    )
     amount = models.DecimalField(_("amount (CNY)"), max_digits=12, decimal_places=2)
     note = models.TextField(_("note"), blank=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
     decided_at = models.DateTimeField(_("decided at"))
 
@@ -78,17 +94,29 @@ class Violation(models.Model):
     class Kind(models.TextChoices):
         FORGED_EVIDENCE = "forged_evidence", _("Forged evidence (凭证造假)")
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="violations")
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="violations")
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="violations", verbose_name=_("store")
+    )
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.PROTECT, related_name="violations", verbose_name=_("ticket")
+    )
     evidence = models.OneToOneField(
-        Evidence, on_delete=models.PROTECT, null=True, blank=True, related_name="forgery"
+        Evidence,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="forgery",
+        verbose_name=_("evidence"),
     )
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     severity = models.CharField(_("severity"), max_length=16, choices=Severity.choices)
     points = models.PositiveSmallIntegerField(_("points"))
     note = models.TextField(_("note"), blank=True)
     found_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("found by"),
     )
     found_at = models.DateTimeField(_("found at"), db_index=True)
     # Set when an appeal overturns the finding: its points no longer count anywhere.
@@ -122,7 +150,11 @@ class StoreDayReport(models.Model):
     """
 
     store = models.ForeignKey(
-        Store, on_delete=models.CASCADE, related_name="day_reports", db_index=False
+        Store,
+        on_delete=models.CASCADE,
+        related_name="day_reports",
+        db_index=False,
+        verbose_name=_("store"),
     )
     day = models.DateField(_("day"))
     received = models.PositiveIntegerField(_("tickets received"), default=0)
@@ -162,7 +194,7 @@ class StoreDayReport(models.Model):
         indexes = [models.Index(fields=["day"], name="store_day_report_day")]
 
     def __str__(self):
-        return f"{self.store_id} {self.day}"
+        return f"{self.store.name} {date_format(self.day)}"
 
 
 class PenaltyRule(models.Model):
@@ -174,7 +206,9 @@ class PenaltyRule(models.Model):
         POINTS = "points", _("Points")
         FINE = "fine", _("Fine")
 
-    platform = models.CharField(_("platform"), max_length=16, default="jd")
+    platform = models.CharField(
+        _("platform"), max_length=16, choices=Platform.choices, default=Platform.JD
+    )
     from_count = models.PositiveIntegerField(
         _("from the n-th timeout in a month"), help_text=_("1 = the first one.")
     )
@@ -196,15 +230,25 @@ class PenaltyRule(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.platform} #{self.from_count}+: {self.get_action_display()}"
+        return gettext("%(platform)s, from timeout no. %(count)d of a month: %(action)s") % {
+            "platform": self.get_platform_display(),
+            "count": self.from_count,
+            "action": self.get_action_display(),
+        }
 
 
 class PenaltyEntry(models.Model):
     """The per-store penalty ledger: one entry per timed-out ticket."""
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="penalties")
-    ticket = models.OneToOneField(Ticket, on_delete=models.PROTECT, related_name="penalty")
-    rule = models.ForeignKey(PenaltyRule, on_delete=models.PROTECT, related_name="+")
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="penalties", verbose_name=_("store")
+    )
+    ticket = models.OneToOneField(
+        Ticket, on_delete=models.PROTECT, related_name="penalty", verbose_name=_("ticket")
+    )
+    rule = models.ForeignKey(
+        PenaltyRule, on_delete=models.PROTECT, related_name="+", verbose_name=_("penalty rule")
+    )
     action = models.CharField(_("action"), max_length=16, choices=PenaltyRule.Action.choices)
     points = models.PositiveIntegerField(_("points"), default=0)
     amount = models.DecimalField(
@@ -221,13 +265,18 @@ class PenaltyEntry(models.Model):
         indexes = [models.Index(fields=["store", "month"], name="penalty_store_month")]
 
     def __str__(self):
-        return f"{self.store_id} {self.ticket_id} {self.action}"
+        return gettext("%(store)s (%(platform)s), ticket %(ticket)s: %(action)s") % {
+            "store": self.store.name,
+            "platform": self.store.get_platform_display(),
+            "ticket": self.ticket,
+            "action": self.get_action_display(),
+        }
 
 
 class PenaltyPolicy(models.Model):
     """Per-platform thresholds ops set: when accumulated points flag a store for closure."""
 
-    platform = models.CharField(_("platform"), max_length=16, unique=True)
+    platform = models.CharField(_("platform"), max_length=16, choices=Platform.choices, unique=True)
     closure_points = models.PositiveIntegerField(
         _("closure threshold (points)"),
         help_text=_("Penalty and violation points in the window that flag a store."),
@@ -239,14 +288,20 @@ class PenaltyPolicy(models.Model):
         verbose_name_plural = _("penalty policies")
 
     def __str__(self):
-        return f"{self.platform}: {self.closure_points} points / {self.window_days} days"
+        return gettext("%(platform)s: %(points)d points in %(days)d days") % {
+            "platform": self.get_platform_display(),
+            "points": self.closure_points,
+            "days": self.window_days,
+        }
 
 
 class SettlementStatement(models.Model):
     """A store's monthly settlement: fines deducted from what is payable, then from the
     deposit, which never goes below zero; what neither covers is the shortfall."""
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="statements")
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="statements", verbose_name=_("store")
+    )
     month = models.DateField(_("month"), help_text=_("First day of the Asia/Shanghai month."))
     payable = models.DecimalField(_("payable before fines"), max_digits=14, decimal_places=2)
     fines = models.DecimalField(_("fines"), max_digits=14, decimal_places=2)
@@ -277,7 +332,7 @@ class SettlementStatement(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.store_id} {self.month:%Y-%m}"
+        return f"{self.store.name} {date_format(self.month, 'YEAR_MONTH_FORMAT')}"
 
 
 class AppealPolicy(models.Model):
@@ -310,25 +365,47 @@ class Appeal(ConcurrentTransitionMixin, models.Model):
     """A store's appeal (申诉) of one decision against it: a liable judgment or a
     forged-evidence finding. Once per decision; decided by another arbitrator."""
 
-    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="appeals")
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="appeals")
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="appeals", verbose_name=_("store")
+    )
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.PROTECT, related_name="appeals", verbose_name=_("ticket")
+    )
     # Exactly one of the two; OneToOne makes "once per decision" the database's rule too.
     judgment = models.OneToOneField(
-        Judgment, on_delete=models.PROTECT, null=True, blank=True, related_name="appeal"
+        Judgment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appeal",
+        verbose_name=_("judgment"),
     )
     violation = models.OneToOneField(
-        Violation, on_delete=models.PROTECT, null=True, blank=True, related_name="appeal"
+        Violation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appeal",
+        verbose_name=_("violation"),
     )
     state = FSMField(
         _("state"), default=AppealState.FILED, choices=AppealState.choices, protected=True
     )
     statement = models.TextField(_("statement"))
     filed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("filed by"),
     )
     filed_at = models.DateTimeField(_("filed at"), db_index=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     reasoning = models.TextField(_("reasoning"), blank=True)
@@ -367,7 +444,9 @@ class Appeal(ConcurrentTransitionMixin, models.Model):
 class AppealEvidence(models.Model):
     """A new file the store sends with its appeal: checked like any evidence."""
 
-    appeal = models.ForeignKey(Appeal, on_delete=models.CASCADE, related_name="files")
+    appeal = models.ForeignKey(
+        Appeal, on_delete=models.CASCADE, related_name="files", verbose_name=_("appeal")
+    )
     file = models.FileField(_("file"), upload_to="appeals/%Y/%m/", max_length=255)
     original_name = models.CharField(_("file name"), max_length=255)
     sha256 = models.CharField(_("SHA-256"), max_length=64)

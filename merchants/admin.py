@@ -3,12 +3,17 @@ import io
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils.translation import gettext, ngettext
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from .imports import TEMPLATE_HEADER, OrderVolumeImportError, order_volumes_import
@@ -30,6 +35,9 @@ class StoreAdmin(admin.ModelAdmin):
     list_filter = ["platform", "jd_business_type", "jd_business_line", "is_active"]
     search_fields = ["name", "code"]
     inlines = [MembershipInline]
+    # Group-bot webhooks are HTTPS; a URL typed without a scheme gets https:// (Django 6's
+    # default, and no RemovedInDjango60Warning when the form is built).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Membership)
@@ -153,3 +161,85 @@ class DailyOrderVolumeAdmin(admin.ModelAdmin):
         )
         response["Content-Disposition"] = 'attachment; filename="order_volumes_template.csv"'
         return response
+
+
+# --- platform staff: users and role groups, their permissions in the admin's language ----
+
+# Django stores permission names in English at migrate time ("Can judge an escalated
+# ticket", "Can add appeal"): the permission pickers show them translated instead.
+BUILTIN_PERMISSION_ACTIONS = {
+    "add": _("Can add %(name)s"),
+    "change": _("Can change %(name)s"),
+    "delete": _("Can delete %(name)s"),
+    "view": _("Can view %(name)s"),
+}
+
+# The role groups (arbitration/roles.py) by name: what each one does, in words. The
+# names themselves are identifiers the code looks groups up by.
+ROLE_GROUP_LABELS = {
+    "cs_agent": _("Platform customer service: opens, confirms and escalates tickets"),
+    "arbitrator": _("Arbitration: judges escalated tickets, decides appeals"),
+    "ops": _("Operations: policies, stores, exemptions, penalties and reports"),
+}
+
+
+def permission_label(permission) -> str:
+    """「协同工单 | 工单 | 可判责已升级的工单」 rather than Django's English name."""
+    content_type = permission.content_type
+    model = content_type.model_class()
+    action, _sep, model_name = permission.codename.partition("_")
+    if (
+        model is not None
+        and action in BUILTIN_PERMISSION_ACTIONS
+        and model_name == model._meta.model_name
+    ):
+        name = BUILTIN_PERMISSION_ACTIONS[action] % {"name": model._meta.verbose_name}
+    else:
+        # A custom permission's name is the msgid of its Meta.permissions entry.
+        name = gettext(permission.name)
+    return f"{content_type} | {name}"
+
+
+def group_label(group) -> str:
+    label = ROLE_GROUP_LABELS.get(group.name)
+    if label is None:
+        return group.name
+    return pgettext("role group", "%(label)s (%(name)s)") % {"label": label, "name": group.name}
+
+
+class StaffPermissionsMixin:
+    """The permission and group pickers of the user and group forms, in staff's words."""
+
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        if db_field.name in ("permissions", "user_permissions"):
+            queryset = kwargs.get("queryset", db_field.remote_field.model.objects)
+            kwargs["queryset"] = queryset.select_related("content_type")
+        field = super().formfield_for_manytomany(db_field, request=request, **kwargs)
+        if db_field.name in ("permissions", "user_permissions"):
+            field.label_from_instance = permission_label
+        elif db_field.name == "groups":
+            field.label_from_instance = group_label
+        return field
+
+
+class StaffGroupAdmin(StaffPermissionsMixin, auth_admin.GroupAdmin):
+    list_display = ["group_name", "role"]
+
+    @admin.display(description=_("name"), ordering="name")
+    def group_name(self, obj: Group):
+        return format_html("<code>{}</code>", obj.name)
+
+    @admin.display(description=_("role"))
+    def role(self, obj: Group) -> str:
+        return ROLE_GROUP_LABELS.get(obj.name, "—")
+
+
+class StaffUserAdmin(StaffPermissionsMixin, auth_admin.UserAdmin):
+    pass
+
+
+User = get_user_model()
+for model, model_admin in ((Group, StaffGroupAdmin), (User, StaffUserAdmin)):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(model, model_admin)

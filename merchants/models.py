@@ -84,7 +84,12 @@ class Store(models.Model):
     )
     # The membership that received the last round-robin ticket (the turn moves on from it).
     round_robin_last = models.ForeignKey(
-        "Membership", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "Membership",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("last round-robin assignee"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -113,9 +118,14 @@ class Membership(models.Model):
         AFTER_SALES = "after_sales", _("After-sales staff")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
     )
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="memberships")
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("store")
+    )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices)
     on_duty = models.BooleanField(
         _("on duty"), default=True, help_text=_("Takes part in round-robin assignment.")
@@ -138,7 +148,9 @@ class Membership(models.Model):
 class DailyOrderVolume(models.Model):
     """Paid orders (sub-orders) of a store on one Asia/Shanghai day: the rate denominator."""
 
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="order_volumes")
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="order_volumes", verbose_name=_("store")
+    )
     date = models.DateField(_("date"))
     paid_orders = models.PositiveIntegerField(_("paid orders"))
     # What the platform settles to the store for that day's paid orders (JD's monthly

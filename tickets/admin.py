@@ -1,3 +1,5 @@
+from datetime import datetime, timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -7,10 +9,11 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
-from django.utils.html import format_html
+from django.utils import formats, timezone
+from django.utils.dates import WEEKDAYS
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
-from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import get_language, gettext, ngettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from arbitration.forms import (
@@ -19,13 +22,15 @@ from arbitration.forms import (
     add_service_error,
     error_text,
 )
-from arbitration.models import VIOLATION_POINTS, Severity
+from arbitration.models import Judgment, Severity, Violation
 from arbitration.services.exemptions import exemption_grant, exemption_reject
-from arbitration.services.findings import evidence_mark_forged
 
+from . import sla
+from .durations import duration_text
 from .models import (
     CalendarException,
     ContactAttempt,
+    ContactChannel,
     Delivery,
     Evidence,
     ExemptionRequest,
@@ -43,6 +48,117 @@ from .selectors import format_remaining, ticket_clock_paused, ticket_remaining, 
 from .services.lifecycle import ticket_confirm, ticket_escalate
 from .services.team import STAFF_NOTE_MAX, store_check_assignee, ticket_staff_update
 
+# --- what staff read: durations, weekdays and event details in the admin's language ----
+
+
+def list_text(items) -> str:
+    """Items joined the way the active language lists them (「12 小时、2 小时」)."""
+    return pgettext("list separator", ", ").join(str(item) for item in items)
+
+
+def weekdays_text(days) -> str:
+    days = sorted({d for d in days or [] if d in WEEKDAYS})
+    if days == list(range(7)):
+        return gettext("Every day")
+    if days == list(range(5)):
+        return gettext("Monday to Friday")
+    return list_text(WEEKDAYS[d] for d in days) or "—"
+
+
+def _policy_is_working(policy: Policy) -> bool:
+    return policy.clock == sla.WORKING
+
+
+# Each key a service writes into TicketEvent.payload, in the order staff read them.
+EVENT_DETAIL_LABELS = {
+    "option": _("outcome"),
+    "settles": _("settled with the consumer"),
+    "channel": _("channel"),
+    "attempted_at": _("attempted at"),
+    "counts": _("counts toward the reply"),
+    "merchant_liable": _("merchant liable"),
+    "refund_amount": _("refund amount (CNY)"),
+    "amount": _("amount (CNY)"),
+    "severity": _("severity"),
+    "points": _("points"),
+    "minutes": _("extension"),
+    "old_due_at": _("previous due time"),
+    "new_due_at": _("new due time"),
+    "due_at": _("due at"),
+    "waived_evidence": _("evidence waived (no reply before the deadline)"),
+    "objection": _("the consumer objects"),
+    "assignee": _("assignee"),
+    "claimed": _("taken by the assignee"),
+    "decision": _("decision appealed"),
+    "files": _("new files"),
+    "name": _("file name"),
+    "sha256": _("SHA-256"),
+    "evidence": _("evidence"),
+    "contact": _("contact attempt"),
+    "exemption": _("exemption request"),
+    "appeal": _("appeal"),
+    "policy": _("policy"),
+}
+# Ids of the rows an event is about: shown as #12.
+EVENT_DETAIL_IDS = {"evidence", "contact", "exemption", "appeal", "policy"}
+
+
+def _event_detail_value(event: TicketEvent, key: str, value) -> str:
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if value in (None, ""):
+        return "—"
+    if key in EVENT_DETAIL_IDS:
+        return f"#{value}"
+    if key.endswith("_at") and isinstance(value, str):
+        try:
+            instant = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if timezone.is_aware(instant):
+            instant = timezone.localtime(instant)
+        return formats.localize(instant)
+    if key == "channel" and value in ContactChannel.values:
+        return str(ContactChannel(value).label)
+    if key == "severity" and value in Severity.values:
+        return str(Severity(value).label)
+    if key == "minutes" and isinstance(value, int):
+        return duration_text(
+            timedelta(minutes=value), working=_policy_is_working(event.ticket.policy)
+        )
+    if key == "decision":
+        models = {"judgment": Judgment, "violation": Violation}
+        return str(models[value]._meta.verbose_name) if value in models else str(value)
+    if key == "option":
+        reply = getattr(event.ticket, "merchant_reply", None)
+        if reply is not None and reply.option.code == value:
+            chinese = (get_language() or "").startswith("zh")
+            return reply.option.label if chinese else reply.option.label_en
+    return str(value)
+
+
+def event_details(event: TicketEvent):
+    """An event's payload as labelled lines (「退款金额（元）：59.90」), not raw JSON.
+
+    Reads event.ticket.policy and event.ticket.merchant_reply.option: select them."""
+    payload = event.payload or {}
+    order = list(EVENT_DETAIL_LABELS)
+    keys = sorted(payload, key=lambda k: order.index(k) if k in order else len(order))
+    lines = [
+        (
+            gettext("%(label)s: %(value)s")
+            % {
+                "label": EVENT_DETAIL_LABELS.get(key, key),
+                "value": _event_detail_value(event, key, payload[key]),
+            },
+        )
+        for key in keys
+    ]
+    return format_html_join("", '<div class="event-detail">{}</div>', lines) or "—"
+
+
+EVENT_RELATED = ["actor", "ticket__policy", "ticket__merchant_reply__option"]
+
 
 class CalendarExceptionInline(admin.TabularInline):
     model = CalendarException
@@ -51,23 +167,57 @@ class CalendarExceptionInline(admin.TabularInline):
 
 @admin.register(WorkingCalendar)
 class WorkingCalendarAdmin(admin.ModelAdmin):
-    list_display = ["name", "timezone", "day_start", "day_end", "weekdays"]
+    list_display = ["name", "timezone", "day_start", "day_end", "weekdays_display"]
     inlines = [CalendarExceptionInline]
+
+    @admin.display(description=_("working weekdays"))
+    def weekdays_display(self, obj: WorkingCalendar) -> str:
+        return weekdays_text(obj.weekdays)
+
+
+class PolicyForm(forms.ModelForm):
+    class Meta:
+        model = Policy
+        fields = [
+            "platform",
+            "kind",
+            "window",
+            "clock",
+            "calendar",
+            "reminder_offsets_minutes",
+            "is_active",
+        ]
+        help_texts = {
+            "window": _(
+                "Days, then hours:minutes:seconds: “1 00:00:00” is 24 hours, “04:00:00” "
+                "is 4 hours (working hours on a working clock)."
+            ),
+        }
 
 
 @admin.register(Policy)
 class PolicyAdmin(admin.ModelAdmin):
+    form = PolicyForm
     list_display = [
         "platform",
         "kind",
-        "window",
+        "window_display",
         "clock",
         "calendar",
-        "reminder_offsets_minutes",
+        "reminders_display",
         "is_active",
     ]
     list_filter = ["platform", "kind", "clock", "is_active"]
     list_select_related = ["calendar"]
+
+    @admin.display(description=_("reply window"), ordering="window")
+    def window_display(self, obj: Policy) -> str:
+        return duration_text(obj.window, working=_policy_is_working(obj))
+
+    @admin.display(description=_("reminders before due"))
+    def reminders_display(self, obj: Policy) -> str:
+        working = _policy_is_working(obj)
+        return list_text(duration_text(o, working=working) for o in obj.reminder_offsets) or "—"
 
 
 @admin.register(ReplyOption)
@@ -75,7 +225,7 @@ class ReplyOptionAdmin(admin.ModelAdmin):
     list_display = [
         "platform",
         "label",
-        "label_en",
+        "label_en_display",
         "settles",
         "escalates",
         "free_text",
@@ -88,6 +238,11 @@ class ReplyOptionAdmin(admin.ModelAdmin):
     ]
     list_filter = ["platform", "settles", "escalates", "is_active"]
     list_editable = ["position", "is_active"]
+
+    @admin.display(description=_("label (English)"), ordering="label_en")
+    def label_en_display(self, obj: ReplyOption):
+        # English on purpose (what the English dashboard shows): marked as such.
+        return format_html('<span lang="en">{}</span>', obj.label_en)
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -119,9 +274,16 @@ class ReadOnlyInline(admin.TabularInline):
 
 class TicketEventInline(ReadOnlyInline):
     model = TicketEvent
-    fields = ["at", "action", "from_state", "to_state", "actor", "reason", "payload"]
+    fields = ["at", "action", "from_state", "to_state", "actor", "reason", "details"]
     readonly_fields = fields
     ordering = ["at", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*EVENT_RELATED)
+
+    @admin.display(description=_("details"))
+    def details(self, obj: TicketEvent):
+        return event_details(obj)
 
 
 class ContactAttemptInline(ReadOnlyInline):
@@ -349,6 +511,16 @@ class TicketEventAdmin(ServiceWrittenAdmin):
     list_filter = ["action", "to_state"]
     search_fields = ["ticket__number"]
     list_select_related = ["ticket", "actor"]
+    # The payload as labelled lines instead of its JSON.
+    fields = ["ticket", "action", "from_state", "to_state", "actor", "at", "reason", "details"]
+    readonly_fields = ["details"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*EVENT_RELATED)
+
+    @admin.display(description=_("details"))
+    def details(self, obj: TicketEvent):
+        return event_details(obj)
 
 
 @admin.register(ContactAttempt)
@@ -375,7 +547,6 @@ class EvidenceAdmin(admin.ModelAdmin):
     # "forgery" is arbitration.Violation.evidence's reverse one-to-one: no query per row.
     list_select_related = ["ticket", "forgery"]
     readonly_fields = ["sha256", "size", "content_type", "uploaded_by", "uploaded_at"]
-    actions = ["mark_forged_general", "mark_forged_serious"]
 
     def has_add_permission(self, request):
         # Evidence arrives through evidence_upload (content-type and size checks, SHA-256).
@@ -409,6 +580,24 @@ class EvidenceAdmin(admin.ModelAdmin):
         )
         return format_html('<a href="{}">{}</a>', url, _("Download"))
 
+    def get_list_display(self, request):
+        # Marking forged needs a severity, a reason and a confirmation naming the points
+        # and the closure threshold: the arbitrators' page for it, linked from each row.
+        if request.user.has_perm("tickets.mark_evidence_forged"):
+            return [*self.list_display, "mark_forged_link"]
+        return self.list_display
+
+    @admin.display(description=pgettext_lazy("evidence column", "finding"))
+    def mark_forged_link(self, obj: Evidence):
+        if hasattr(obj, "forgery"):
+            return "—"
+        url = reverse(
+            f"{self.admin_site.name}:arbitration_escalatedticket_forged",
+            args=[obj.ticket_id, obj.pk],
+            current_app=self.admin_site.name,
+        )
+        return format_html('<a href="{}">{}</a>', url, _("Mark forged…"))
+
     def download_view(self, request, object_id: int):
         """Evidence files are never served from MEDIA_URL; staff download them here."""
         if not request.user.has_perm("tickets.view_evidence"):
@@ -424,55 +613,6 @@ class EvidenceAdmin(admin.ModelAdmin):
             filename=item.original_name,
             content_type=item.content_type,
         )
-
-    def has_mark_forged_permission(self, request) -> bool:
-        return request.user.has_perm("tickets.mark_evidence_forged")
-
-    @admin.action(
-        description=_("Mark forged: general violation (12 points)"), permissions=["mark_forged"]
-    )
-    def mark_forged_general(self, request, queryset):
-        self._mark_forged(request, queryset, Severity.GENERAL)
-
-    @admin.action(
-        description=_("Mark forged: serious violation (48 points)"), permissions=["mark_forged"]
-    )
-    def mark_forged_serious(self, request, queryset):
-        self._mark_forged(request, queryset, Severity.SERIOUS)
-
-    def _mark_forged(self, request, queryset, severity: Severity) -> None:
-        marked = 0
-        for item in queryset.select_related("ticket").order_by("pk"):
-            try:
-                evidence_mark_forged(evidence=item, user=request.user, severity=severity)
-            except (ValidationError, PermissionDenied) as error:
-                messages.error(
-                    request,
-                    gettext("%(name)s (ticket %(ticket)s): %(error)s")
-                    % {
-                        "name": item.original_name,
-                        "ticket": item.ticket,
-                        "error": error_text(error),
-                    },
-                )
-            else:
-                self.log_change(
-                    request,
-                    item,
-                    gettext("Marked forged: %(severity)s, %(points)d points.")
-                    % {"severity": severity.label, "points": VIOLATION_POINTS[severity]},
-                )
-                marked += 1
-        if marked:
-            messages.success(
-                request,
-                ngettext(
-                    "%(count)d evidence file marked forged: %(points)d points each.",
-                    "%(count)d evidence files marked forged: %(points)d points each.",
-                    marked,
-                )
-                % {"count": marked, "points": VIOLATION_POINTS[severity]},
-            )
 
 
 @admin.register(Reply)
@@ -609,4 +749,25 @@ class DeliveryAdmin(ServiceWrittenAdmin):
     list_filter = ["status", "channel"]
     search_fields = ["key", "store__code"]
     list_select_related = ["store"]
-    readonly_fields = ["last_error"]
+    fields = [
+        "key_code",
+        "channel",
+        "store",
+        "ticket",
+        "subject",
+        "body",
+        "link",
+        "status",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "claimed_at",
+        "sent_at",
+        "last_error",
+    ]
+    readonly_fields = ["key_code", "last_error"]
+
+    # The dedupe key is an identifier ("judged:6:email"), shown as such.
+    @admin.display(description=_("key"))
+    def key_code(self, obj: Delivery):
+        return format_html("<code>{}</code>", obj.key)

@@ -126,3 +126,24 @@ class AssignForm(forms.Form):
         self.fields["assignee"].choices = [("", _("Nobody"))] + [
             (m.user_id, m.user.get_username()) for m in members
         ]
+
+
+class MultipleFileInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class AppealForm(forms.Form):
+    """申诉: the statement, and the files' input for its label and errors. The view
+    passes ``request.FILES.getlist("files")`` to arbitration.services.appeals.appeal_file,
+    which checks both (required, length, number and content of the files)."""
+
+    statement = forms.CharField(
+        label=_("Why the decision is wrong"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    files = forms.Field(
+        label=_("New evidence (optional)"),
+        required=False,
+        widget=MultipleFileInput,
+    )

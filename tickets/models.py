@@ -6,13 +6,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.timezone import localtime
+from django.utils.translation import get_language, gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from merchants.models import Platform, Store
 
 from . import sla
+from .durations import duration_text
 
 
 class Clock(models.TextChoices):
@@ -101,7 +103,10 @@ class CalendarException(models.Model):
     """A local date that is closed (e.g. Spring Festival) or works changed hours."""
 
     calendar = models.ForeignKey(
-        WorkingCalendar, on_delete=models.CASCADE, related_name="exceptions"
+        WorkingCalendar,
+        on_delete=models.CASCADE,
+        related_name="exceptions",
+        verbose_name=_("working calendar"),
     )
     date = models.DateField(_("date"))
     closed = models.BooleanField(_("closed all day"), default=True)
@@ -165,7 +170,11 @@ class Policy(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_platform_display()} / {self.get_kind_display()}: {self.window}"
+        return gettext("%(platform)s / %(kind)s: %(window)s") % {
+            "platform": self.get_platform_display(),
+            "kind": self.get_kind_display(),
+            "window": duration_text(self.window, working=self.clock == sla.WORKING),
+        }
 
     def clean(self):
         offsets = self.reminder_offsets_minutes
@@ -362,14 +371,19 @@ def evidence_thumbnail_to(instance: "Evidence", filename: str) -> str:
 
 
 class Evidence(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="evidence")
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="evidence", verbose_name=_("ticket")
+    )
     file = models.FileField(_("file"), upload_to=evidence_upload_to, max_length=255)
     original_name = models.CharField(_("file name"), max_length=255)
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     size = models.PositiveBigIntegerField(_("size (bytes)"))
     content_type = models.CharField(_("content type"), max_length=100)
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("uploaded by"),
     )
     uploaded_at = models.DateTimeField(_("uploaded at"))
     # Made once from an image at upload (Pillow), never per request; empty for other files.
@@ -390,17 +404,27 @@ class Evidence(models.Model):
 
 
 class ContactAttempt(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="contacts")
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("ticket")
+    )
     channel = models.CharField(_("channel"), max_length=16, choices=ContactChannel.choices)
     attempted_at = models.DateTimeField(_("attempted at"))
     note = models.TextField(_("note"), blank=True)
     proof = models.ForeignKey(
-        Evidence, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Evidence,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("proof"),
     )
     # The seed: a contact made before the ticket was created does not count.
     counts = models.BooleanField(_("counts"), default=True)
     logged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("logged by"),
     )
     logged_at = models.DateTimeField(_("logged at"))
 
@@ -410,7 +434,8 @@ class ContactAttempt(models.Model):
         ordering = ["attempted_at"]
 
     def __str__(self):
-        return f"{self.ticket} {self.get_channel_display()} {self.attempted_at:%Y-%m-%d %H:%M}"
+        attempted_at = localtime(self.attempted_at)
+        return f"{self.ticket} {self.get_channel_display()} {attempted_at:%Y-%m-%d %H:%M}"
 
 
 class ReplyOption(models.Model):
@@ -465,7 +490,9 @@ class ReplyOption(models.Model):
 class Reply(models.Model):
     """The merchant's answer to a ticket (回单): one per ticket."""
 
-    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="merchant_reply")
+    ticket = models.OneToOneField(
+        Ticket, on_delete=models.CASCADE, related_name="merchant_reply", verbose_name=_("ticket")
+    )
     option = models.ForeignKey(
         ReplyOption, on_delete=models.PROTECT, related_name="replies", verbose_name=_("outcome")
     )
@@ -473,7 +500,10 @@ class Reply(models.Model):
     remark = models.TextField(_("remark"), blank=True)
     agreed_at = models.DateTimeField(_("agreement reached at"), null=True, blank=True)
     replied_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("replied by"),
     )
     replied_at = models.DateTimeField(_("replied at"), db_index=True)
 
@@ -482,7 +512,9 @@ class Reply(models.Model):
         verbose_name_plural = _("replies")
 
     def __str__(self):
-        return f"{self.ticket}: {self.option.code}"
+        option = self.option
+        label = option.label if (get_language() or "").startswith("zh") else option.label_en
+        return f"{self.ticket}: {label}"
 
 
 class ExemptionRequest(models.Model):
@@ -493,11 +525,16 @@ class ExemptionRequest(models.Model):
         GRANTED = "granted", _("Granted")
         REJECTED = "rejected", _("Rejected")
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="exemptions")
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="exemptions", verbose_name=_("ticket")
+    )
     reason = models.TextField(_("reason"))
     requested_minutes = models.PositiveIntegerField(_("extension asked (minutes)"))
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
     )
     requested_at = models.DateTimeField(_("requested at"))
     status = models.CharField(
@@ -507,7 +544,12 @@ class ExemptionRequest(models.Model):
         _("extension granted (minutes)"), null=True, blank=True
     )
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_note = models.TextField(_("decision note"), blank=True)
@@ -524,14 +566,25 @@ class ExemptionRequest(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.ticket} +{self.requested_minutes} min ({self.get_status_display()})"
+        return ngettext(
+            "%(ticket)s: +%(count)d minute (%(status)s)",
+            "%(ticket)s: +%(count)d minutes (%(status)s)",
+            self.requested_minutes,
+        ) % {
+            "ticket": self.ticket,
+            "count": self.requested_minutes,
+            "status": self.get_status_display(),
+        }
 
 
 class ApiToken(models.Model):
     """A bearer token for the platform CS system's service account; only its hash is kept."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("user"),
     )
     name = models.CharField(_("name"), max_length=100)
     key_hash = models.CharField(_("key hash"), max_length=64, unique=True)
@@ -577,7 +630,11 @@ class TicketEvent(models.Model):
 
     # Indexed by (ticket, at) below; a second index on ticket alone would only cost inserts.
     ticket = models.ForeignKey(
-        Ticket, on_delete=models.CASCADE, related_name="events", db_index=False
+        Ticket,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
+        verbose_name=_("ticket"),
     )
     action = models.CharField(_("action"), max_length=32, choices=EventAction.choices)
     from_state = models.CharField(_("from"), max_length=16, blank=True, choices=TicketState.choices)
@@ -589,6 +646,7 @@ class TicketEvent(models.Model):
         blank=True,
         db_index=False,
         related_name="+",
+        verbose_name=_("actor"),
         help_text=_("Empty when the system acted (the deadline sweep)."),
     )
     at = models.DateTimeField(_("at"))
@@ -602,7 +660,7 @@ class TicketEvent(models.Model):
         indexes = [models.Index(fields=["ticket", "at"], name="ticket_event_ticket_at")]
 
     def __str__(self):
-        return f"{self.ticket_id} {self.action} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.ticket_id} {self.get_action_display()} {localtime(self.at):%Y-%m-%d %H:%M}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not self._state.adding:
@@ -624,7 +682,11 @@ class Reminder(models.Model):
 
     # The unique (ticket, offset) index serves look-ups by ticket.
     ticket = models.ForeignKey(
-        Ticket, on_delete=models.CASCADE, related_name="reminders", db_index=False
+        Ticket,
+        on_delete=models.CASCADE,
+        related_name="reminders",
+        db_index=False,
+        verbose_name=_("ticket"),
     )
     offset_minutes = models.PositiveIntegerField(_("minutes before due"))
     fire_at = models.DateTimeField(_("fires at"))
@@ -648,7 +710,11 @@ class Reminder(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.ticket_id} -{self.offset_minutes}min @ {self.fire_at:%Y-%m-%d %H:%M}"
+        return gettext("%(ticket)s: %(offset)s before due, at %(at)s") % {
+            "ticket": self.ticket_id,
+            "offset": duration_text(timedelta(minutes=self.offset_minutes)),
+            "at": f"{localtime(self.fire_at):%Y-%m-%d %H:%M}",
+        }
 
 
 class NotificationKind(models.TextChoices):
@@ -672,10 +738,19 @@ class Notification(models.Model):
     """
 
     store = models.ForeignKey(
-        Store, on_delete=models.CASCADE, related_name="notifications", db_index=False
+        Store,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
+        verbose_name=_("store"),
     )
     ticket = models.ForeignKey(
-        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+        Ticket,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name=_("ticket"),
     )
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -684,6 +759,7 @@ class Notification(models.Model):
         blank=True,
         db_index=False,
         related_name="notifications",
+        verbose_name=_("recipient"),
         help_text=_("Empty: every member of the store."),
     )
     kind = models.CharField(_("kind"), max_length=16, choices=NotificationKind.choices)
@@ -720,9 +796,16 @@ class Delivery(models.Model):
 
     key = models.CharField(_("key"), max_length=100, unique=True)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="deliveries")
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("store")
+    )
     ticket = models.ForeignKey(
-        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+        Ticket,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("ticket"),
     )
     subject = models.CharField(_("subject"), max_length=200)
     body = models.TextField(_("body"))
@@ -750,13 +833,19 @@ class Delivery(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.channel} {self.key} ({self.status})"
+        return gettext("%(channel)s: %(subject)s (%(status)s)") % {
+            "channel": self.get_channel_display(),
+            "subject": self.subject,
+            "status": self.get_status_display(),
+        }
 
 
 class ReplyTemplate(models.Model):
     """A store's quick phrase (快捷短语) that staff insert into a reply's remark."""
 
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="reply_templates")
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="reply_templates", verbose_name=_("store")
+    )
     title = models.CharField(_("title"), max_length=50)
     text = models.TextField(_("text"), max_length=1000)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

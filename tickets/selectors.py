@@ -199,6 +199,14 @@ def timeline_entries(*, ticket: Ticket) -> list[TimelineEntry]:
             reason = reason and _("The platform's note: %(note)s") % {"note": reason}
         elif event.action == EventAction.EXEMPTION_REJECTED:
             reason = reason and _("The platform's reasoning: %(reasoning)s") % {"reasoning": reason}
+        elif event.action == EventAction.APPEAL_FILED:
+            reason = reason and _("The store's statement: %(statement)s") % {"statement": reason}
+        elif event.action in (EventAction.APPEAL_UPHELD, EventAction.APPEAL_OVERTURNED):
+            if payload.get("points_removed"):
+                details.append(
+                    _("%(points)d violation points removed") % {"points": payload["points_removed"]}
+                )
+            reason = reason and _("The platform's reasoning: %(reasoning)s") % {"reasoning": reason}
         elif event.action == EventAction.ESCALATED and payload.get("objection"):
             # CS escalated a replied ticket because the consumer objects (ticket_escalate).
             reason = reason and _("The consumer's objection: %(reason)s") % {"reason": reason}

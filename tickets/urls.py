@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import common, inbox, live, notifications, overview, reports, team, ticket
+from .views import appeals, common, inbox, live, notifications, overview, reports, team, ticket
 
 urlpatterns = [
     path("", inbox.inbox, name="home"),
@@ -29,6 +29,9 @@ urlpatterns = [
     path("tickets/<int:pk>/reply/", ticket.reply, name="ticket_reply"),
     path("tickets/<int:pk>/exemption/", ticket.exemption, name="ticket_exemption"),
     path("tickets/<int:pk>/assign/", ticket.assign_one, name="ticket_assign_one"),
+    # -- appeals (申诉), the merchant side (tickets/views/appeals.py)
+    path("tickets/<int:pk>/appeal/", appeals.ticket_appeal, name="ticket_appeal"),
+    path("appeals/", appeals.appeal_list, name="appeals"),
     # -- team, notifications and overview pages (tickets/views/{team,notifications,overview}.py)
     path("overview/", overview.overview, name="overview"),
     path("notifications/", notifications.notification_list, name="notifications"),

@@ -59,21 +59,36 @@ class AppealOpening(NamedTuple):
     reason: str  # why not, when not allowed
 
 
+def appeal_openings(*, decisions: list[Judgment | Violation], now: datetime) -> list[AppealOpening]:
+    """Read-only: for each decision, what the ticket page shows next to it (the 申诉
+    button with its deadline, or why there is none); the rules ``appeal_file``
+    enforces. The platform's window is read once (a page's query count is pinned)."""
+    windows: dict[str, timedelta] = {}
+    openings = []
+    for decision in decisions:
+        existing = getattr(decision, "appeal", None)
+        if isinstance(decision, Judgment) and not decision.merchant_liable:
+            opening = AppealOpening(False, None, None, _("The judgment is not against the store."))
+        elif existing is not None:
+            opening = AppealOpening(False, None, existing, _("This decision has been appealed."))
+        elif decision.overturned_at is not None:
+            opening = AppealOpening(False, None, None, _("This decision was overturned."))
+        else:
+            platform = decision.ticket.store.platform
+            if platform not in windows:
+                windows[platform] = timedelta(days=appeal_window_days(platform=platform))
+            deadline = _decided_at(decision) + windows[platform]
+            if now > deadline:
+                opening = AppealOpening(False, deadline, None, _("The appeal window has closed."))
+            else:
+                opening = AppealOpening(True, deadline, None, "")
+        openings.append(opening)
+    return openings
+
+
 def appeal_opening(*, decision: Judgment | Violation, now: datetime) -> AppealOpening:
-    """Read-only: what the ticket page shows next to a decision (the 申诉 button, or
-    why there is none). The same rules ``appeal_file`` enforces."""
-    if isinstance(decision, Judgment) and not decision.merchant_liable:
-        return AppealOpening(False, None, None, _("The judgment is not against the store."))
-    existing = getattr(decision, "appeal", None)
-    if existing is not None:
-        return AppealOpening(False, None, existing, _("This decision has been appealed."))
-    if decision.overturned_at is not None:
-        return AppealOpening(False, None, None, _("This decision was overturned."))
-    platform = decision.ticket.store.platform
-    deadline = _decided_at(decision) + timedelta(days=appeal_window_days(platform=platform))
-    if now > deadline:
-        return AppealOpening(False, deadline, None, _("The appeal window has closed."))
-    return AppealOpening(True, deadline, None, "")
+    (opening,) = appeal_openings(decisions=[decision], now=now)
+    return opening
 
 
 def appeal_file(

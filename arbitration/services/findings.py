@@ -24,11 +24,21 @@ def evidence_mark_forged(
     now: datetime | None = None,
 ) -> Violation:
     """凭证造假: 12 points (general) or 48 points (serious) on the store, each time
-    a forged file is found; one finding per file."""
+    a forged file is found; one finding per file. The reason (``note``) is required:
+    the merchant is told it with the finding."""
     now = now or timezone.now()
     require_perm(user, "tickets.mark_evidence_forged")
     if severity not in Severity.values:
         raise ValidationError({"severity": _("Choose general or serious.")})
+    if not note.strip():
+        raise ValidationError(
+            {
+                "note": ValidationError(
+                    _("Give the reason for the finding: the merchant is told it."),
+                    code="reason_required",
+                )
+            }
+        )
     with transaction.atomic():
         ticket = ticket_lock(ticket=evidence.ticket)
         evidence = Evidence.objects.select_for_update().get(pk=evidence.pk)

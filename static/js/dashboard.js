@@ -177,6 +177,7 @@
     source.addEventListener("ticket", function (message) {
       var data = {};
       try { data = JSON.parse(message.data); } catch (e) { return; }
+      data.id = parseInt(message.lastEventId, 10) || 0;
       clearTimeout(pending);
       pending = setTimeout(function () { refresh(data); }, 300);
     });
@@ -187,8 +188,9 @@
     var active = document.activeElement;
     if (active && root.contains(active) && active.closest("form") &&
         /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName)) return true;
-    // Unsaved input, or a question waiting for an answer (confirm an escalation).
-    return !!root.querySelector("form[data-dirty], [data-live-hold]");
+    // Unsaved input, a question waiting for an answer (confirm an escalation), or a
+    // preview being looked at.
+    return !!root.querySelector("form[data-dirty], [data-live-hold], dialog[open]");
   }
 
   function refresh(data) {
@@ -200,7 +202,7 @@
       htmx.trigger(document.body, "xietong:live", data);
     }
     var page = document.querySelector("#ticket[data-ticket-id]");
-    if (page && String(data.ticket) === page.dataset.ticketId) {
+    if (page && String(data.ticket) === page.dataset.ticketId && data.id > seenEvent()) {
       if (editing(page)) {
         var banner = document.getElementById("live-banner");
         if (banner) banner.hidden = false;
@@ -210,6 +212,19 @@
       }
     }
   }
+
+  // The newest event the ticket page already shows: from its render, and from the
+  // X-Seen-Event header of each section it swapped since (the echo of one's own change).
+  var seenFromHeaders = 0;
+  function seenEvent() {
+    var page = document.querySelector("#ticket[data-seen-event]");
+    return Math.max(seenFromHeaders, page ? parseInt(page.dataset.seenEvent, 10) || 0 : 0);
+  }
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    var seen = xhr && parseInt(xhr.getResponseHeader("X-Seen-Event"), 10);
+    if (seen) seenFromHeaders = Math.max(seenFromHeaders, seen);
+  });
 
   // A form with unsaved input is "dirty": a pushed refresh does not wipe it.
   document.addEventListener("input", function (event) {

@@ -208,9 +208,15 @@ def test_cs_agent_may_not_open_the_judge_view(client):
 def test_arbitrator_judges_from_the_admin(arbitrator_client, arbitrator):
     ticket = escalated_ticket()
 
+    # confirmed=1: the second step of the judgment (the first is in test_admin_workspace.py)
     response = arbitrator_client.post(
         judge_url(ticket),
-        {"merchant_liable": "yes", "refund_amount": "59.90", "reasoning": "商家超时未回复"},
+        {
+            "merchant_liable": "yes",
+            "refund_amount": "59.90",
+            "reasoning": "商家超时未回复",
+            "confirmed": "1",
+        },
         follow=True,
     )
 
@@ -266,7 +272,7 @@ def test_bad_judgment_shows_the_error_and_changes_nothing(arbitrator_client, dat
 def test_judging_a_ticket_already_judged_is_refused_on_the_form(arbitrator_client):
     ticket = escalated_ticket()
     data = {"merchant_liable": "no", "refund_amount": "0", "reasoning": "x"}
-    assert arbitrator_client.post(judge_url(ticket), data).status_code == 302
+    assert arbitrator_client.post(judge_url(ticket), data | {"confirmed": "1"}).status_code == 302
     before = snapshot(ticket)
 
     response = arbitrator_client.post(judge_url(ticket), data)
@@ -309,7 +315,9 @@ def records(arbitrator):
     ticket_judge(
         ticket=judged, user=arbitrator, merchant_liable=True, refund_amount="1", reasoning="x"
     )
-    evidence_mark_forged(evidence=make_evidence(judged), user=arbitrator, severity="serious")
+    evidence_mark_forged(
+        evidence=make_evidence(judged), user=arbitrator, severity="serious", note="截图伪造"
+    )
     compensated = escalated_ticket(number="C-1", worry_free=True)
     ticket_compensate(ticket=compensated, user=arbitrator, amount="2")
 

@@ -329,3 +329,18 @@ def test_overturning_a_forged_finding_removes_its_points_and_the_closure_flag(
     assert StoreDayReport.objects.get(store=store, day=date(2026, 11, 26)).violation_points == 0
     event = TicketEvent.objects.get(action="appeal_overturned")
     assert event.payload["points_removed"] == 48
+
+
+def test_the_timeline_shows_the_statement_and_the_reasoning(store, member):
+    from tickets.selectors import ticket_detail, timeline_entries
+
+    appeal = file_(violation=forged(store), user=member, statement="原始截图在此")
+    appeal_decide(
+        appeal=appeal, user=staff_user("arbitrator", "judge-2"), overturn=True, reasoning="撤销"
+    )
+    ticket = ticket_detail(ticket_id=appeal.ticket_id, store=store)
+    rows = {row.action: row for row in timeline_entries(ticket=ticket)}
+    assert "原始截图在此" in rows["appeal_filed"].reason
+    overturned = rows["appeal_overturned"]
+    assert "撤销" in overturned.reason
+    assert "48 violation points removed" in overturned.details

@@ -180,10 +180,10 @@ def test_each_forged_file_counts_but_the_same_file_only_once():
     first = make_evidence(ticket, "a.png", b"\x89PNG\r\n\x1a\n one")
     second = make_evidence(ticket, "b.png", b"\x89PNG\r\n\x1a\n two")
     arbitrator = staff_user("arbitrator")
-    evidence_mark_forged(evidence=first, user=arbitrator, severity="general")
-    evidence_mark_forged(evidence=second, user=arbitrator, severity="serious")
+    evidence_mark_forged(evidence=first, user=arbitrator, severity="general", note="PS痕迹")
+    evidence_mark_forged(evidence=second, user=arbitrator, severity="serious", note="伪造聊天")
     with pytest.raises(ValidationError) as excinfo:
-        evidence_mark_forged(evidence=first, user=arbitrator, severity="serious")
+        evidence_mark_forged(evidence=first, user=arbitrator, severity="serious", note="再次")
     assert excinfo.value.code == "already_forged"
     total = Violation.objects.filter(store=ticket.store).aggregate(total=Sum("points"))["total"]
     assert total == 12 + 48
@@ -194,7 +194,10 @@ def test_merchant_cannot_mark_evidence_forged():
     evidence = make_evidence(ticket)
     with pytest.raises(PermissionDenied):
         evidence_mark_forged(
-            evidence=evidence, user=MembershipFactory(store=ticket.store).user, severity="general"
+            evidence=evidence,
+            user=MembershipFactory(store=ticket.store).user,
+            severity="general",
+            note="伪造",
         )
     assert not Violation.objects.exists()
 

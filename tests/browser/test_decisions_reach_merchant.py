@@ -109,6 +109,11 @@ def test_arbitrators_judgment_reaches_the_merchants_ticket_page_and_bell(
     admin.fill("#id_refund_amount", REFUND)
     admin.fill("#id_reasoning", REASONING)
     admin.click("input[type=submit].default")
+    # Step 2 names the consequence (the store's dispute-refund rate); nothing is
+    # recorded until the arbitrator confirms.
+    expect(admin.locator(".consequence")).to_be_visible()
+    assert not Judgment.objects.filter(ticket=ticket).exists()
+    admin.click("#confirm-decision")
     expect(admin).to_have_url(re.compile(r"/admin/arbitration/escalatedticket/$"))
     expect(admin.locator(".messagelist")).to_contain_text(NUMBER)
 

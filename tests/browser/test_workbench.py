@@ -268,6 +268,7 @@ def test_staff_judge_in_admin_and_the_merchants_open_pages_update_by_themselves(
         admin.fill("#id_refund_amount", "88.00")
         admin.fill("#id_reasoning", "商家未在时限内举证，支持买家退款")
         admin.click("input[type=submit]")
+        admin.click("#confirm-decision")  # step 2: the consequence, then confirm
 
         # Within 5 s, with no reload: the ticket page shows the judgment...
         expect(shop_page.locator("#ticket-state")).to_have_text(zh("Judged"), timeout=5_000)

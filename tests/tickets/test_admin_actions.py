@@ -92,30 +92,29 @@ def login(client, user):
 # --- forged evidence ------------------------------------------------------------------
 
 
-def test_forged_actions_cost_12_and_48_points_and_refuse_a_second_marking(client):
+def forged_url(evidence) -> str:
+    return reverse(
+        "admin:arbitration_escalatedticket_forged", args=[evidence.ticket_id, evidence.pk]
+    )
+
+
+def test_evidence_list_links_unmarked_files_to_the_mark_forged_page(client):
+    # Marking forged needs a severity, a reason and a confirmation: no bulk action
+    # does it without them (the page itself: tests/arbitration/test_admin_workspace.py).
     ticket = escalated_ticket()
-    first = make_evidence(ticket, "a.png", b"\x89PNG\r\n\x1a\n one")
-    second = make_evidence(ticket, "b.png", b"\x89PNG\r\n\x1a\n two")
+    marked = make_evidence(ticket, "a.png", b"\x89PNG\r\n\x1a\n one")
+    unmarked = make_evidence(ticket, "b.png", b"\x89PNG\r\n\x1a\n two")
     arbitrator = staff_user("arbitrator")
+    evidence_mark_forged(evidence=marked, user=arbitrator, severity="general", note="PS痕迹")
     login(client, arbitrator)
 
-    response = action(client, EVIDENCE_URL, "mark_forged_general", [first])
-    assert Violation.objects.get(evidence=first).points == 12
-    assert messages_of(response) == ["1 evidence file marked forged: 12 points each."]
+    response = client.get(reverse(EVIDENCE_URL))
 
-    response = action(client, EVIDENCE_URL, "mark_forged_serious", [first, second])
-    # the second file is marked; the first is refused, keeping its 12-point finding
-    assert Violation.objects.get(evidence=second).points == 48
-    assert Violation.objects.get(evidence=first).points == 12
-    assert sorted(messages_of(response)) == sorted(
-        [
-            f"a.png (ticket {ticket.number}): This evidence is already marked forged.",
-            "1 evidence file marked forged: 48 points each.",
-        ]
-    )
-    assert LogEntry.objects.filter(user=arbitrator).count() == 2
-    # the list shows both files as marked
-    assert response.content.decode().count('alt="True"') == 2
+    body = response.content.decode()
+    assert forged_url(unmarked) in body
+    assert forged_url(marked) not in body
+    assert body.count('alt="True"') == 1
+    assert not {"mark_forged_general", "mark_forged_serious"} & action_names(client, EVIDENCE_URL)
 
 
 def test_evidence_list_query_count_does_not_grow_with_rows(client, django_assert_max_num_queries):
@@ -127,7 +126,9 @@ def test_evidence_list_query_count_does_not_grow_with_rows(client, django_assert
             ticket = escalated_ticket()
             forged = make_evidence(ticket, f"{ticket.number}-a.png", ticket.number.encode())
             make_evidence(ticket, f"{ticket.number}-b.png", ticket.number.encode() + b"b")
-            evidence_mark_forged(evidence=forged, user=arbitrator, severity="general")
+            evidence_mark_forged(
+                evidence=forged, user=arbitrator, severity="general", note="PS痕迹"
+            )
 
     url = reverse(EVIDENCE_URL)
     add_rows(2)
@@ -140,17 +141,20 @@ def test_evidence_list_query_count_does_not_grow_with_rows(client, django_assert
     assert response.content.decode().count('alt="True"') == 4
 
 
-def test_forged_actions_are_only_offered_to_arbitrators(client):
+def test_mark_forged_link_is_only_offered_to_arbitrators(client):
     ticket = escalated_ticket()
     evidence = make_evidence(ticket)
     login(client, staff_user("cs_agent"))
 
-    assert not {"mark_forged_general", "mark_forged_serious"} & action_names(client, EVIDENCE_URL)
-    action(client, EVIDENCE_URL, "mark_forged_general", [evidence])
+    assert forged_url(evidence) not in client.get(reverse(EVIDENCE_URL)).content.decode()
+    response = client.post(
+        forged_url(evidence), {"severity": "general", "note": "伪造", "confirmed": "1"}
+    )
+    assert response.status_code == 403
     assert not Violation.objects.exists()
 
     login(client, staff_user("arbitrator"))
-    assert {"mark_forged_general", "mark_forged_serious"} <= action_names(client, EVIDENCE_URL)
+    assert forged_url(evidence) in client.get(reverse(EVIDENCE_URL)).content.decode()
 
 
 def test_staff_download_evidence_as_an_attachment(client):

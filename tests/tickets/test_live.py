@@ -4,8 +4,10 @@ there is one, by reading the event log when there is not."""
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from tests.factories import MembershipFactory, StoreFactory, TicketFactory, UserFactory
@@ -150,3 +152,21 @@ def test_a_stream_states_its_position_first_so_a_reconnect_loses_nothing(
     event = ticket_event_write(ticket=ticket, action="escalated", actor=None, at=ticket.created_at)
     again = read(client.get(reverse("live_events"), HTTP_LAST_EVENT_ID=str(start)))
     assert [pk for pk, _ in events_in(again)] == [event.pk]
+
+
+@pytest.mark.django_db
+def test_a_section_swap_says_which_events_the_page_now_shows(client):
+    # The browser skips the live echo of its own change (static/js/dashboard.js).
+    member = MembershipFactory()
+    ticket = TicketFactory(store=member.store)
+    client.force_login(member.user)
+    page = client.get(reverse("ticket_detail", args=[ticket.pk])).content.decode()
+    assert 'data-seen-event="0"' in page
+    with time_machine.travel(ticket.created_at + timedelta(hours=1), tick=False):
+        response = client.post(
+            reverse("ticket_contact_add", args=[ticket.pk]),
+            {"channel": "phone", "attempted_at": "2026-11-24T10:30", "note": ""},
+            HTTP_HX_REQUEST="true",
+        )
+    latest = ticket.events.latest("pk").pk
+    assert response["X-Seen-Event"] == str(latest)

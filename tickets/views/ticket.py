@@ -25,6 +25,7 @@ from ..services.exemptions import exemption_request
 from ..services.lifecycle import reply_options_for, ticket_reply, ticket_reply_check
 from ..services.team import tickets_assign
 from ..thumbnails import CONTENT_TYPES as THUMBNAIL_CONTENT_TYPES
+from .appeals import ticket_decisions
 from .common import add_service_error, store_required, store_ticket_or_404
 
 SECTION_TEMPLATES = {
@@ -40,11 +41,14 @@ def _context(request, ticket_id: int, **forms) -> dict:
     options = list(reply_options_for(platform=ticket.store.platform))
     members = store_members(store=request.store)
     is_owner = request.membership.role == "owner"
+    now = timezone.now()
     context = {
         "ticket": ticket,
+        "seen_event_id": max((event.pk for event in ticket.events.all()), default=0),
         "timeline": timeline_entries(ticket=ticket),
         "evidence_previews": evidence_previews(ticket.evidence.all()),
-        "clock": ticket_clock(ticket=ticket, now=timezone.now()),
+        "clock": ticket_clock(ticket=ticket, now=now),
+        "decisions": ticket_decisions(ticket=ticket, now=now),
         "is_open": ticket.state == TicketState.OPEN,
         "can_add": ticket.state in (TicketState.OPEN, TicketState.REPLIED, TicketState.ESCALATED),
         "options": options,
@@ -109,7 +113,12 @@ def evidence_previews(items) -> dict[str, list]:
 
 def _respond(request, ticket_id: int, section: str, *, ok: bool, **forms):
     if request.htmx:
-        return render(request, SECTION_TEMPLATES[section], _context(request, ticket_id, **forms))
+        context = _context(request, ticket_id, **forms)
+        response = render(request, SECTION_TEMPLATES[section], context)
+        # The page now shows every event up to this one: the live stream's echo of the
+        # change just made need not refresh it again (static/js/dashboard.js).
+        response["X-Seen-Event"] = str(context["seen_event_id"])
+        return response
     if ok:
         return redirect("ticket_detail", pk=ticket_id)
     return render(request, "tickets/ticket.html", _context(request, ticket_id, **forms))
