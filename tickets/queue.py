@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from django.db.models import Count, Func, Q, QuerySet, TextField, Value
+from django.db.models import Count, Exists, Func, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext, pgettext_lazy
@@ -22,7 +22,7 @@ from django.utils.translation import ngettext, pgettext, pgettext_lazy
 from merchants.models import Store
 
 from . import sla
-from .models import Policy, Ticket, TicketState
+from .models import Policy, Reply, Ticket, TicketState
 from .selectors import TicketClock, ticket_clock, tickets_with_clock
 
 PAGE_SIZE = 25
@@ -139,7 +139,7 @@ def queue_queryset(
         # escalated because of it.
         queryset = queryset.filter(
             Q(state=TicketState.OPEN, due_at__lte=now)
-            | Q(state=TicketState.ESCALATED, merchant_reply__isnull=True)
+            | Q(state=TicketState.ESCALATED) & ~Exists(Reply.objects.filter(ticket=OuterRef("pk")))
         )
     elif view == "replied":
         queryset = queryset.filter(state=TicketState.REPLIED)
@@ -290,7 +290,7 @@ def queue_counts(*, store: Store, user, now: datetime, policies: list[Policy]) -
         "todo": Q(state__in=NEEDS_STORE),
         "soon": _soon_filter(policies=policies, now=now),
         "overdue": Q(state=TicketState.OPEN, due_at__lte=now)
-        | Q(state=TicketState.ESCALATED, merchant_reply__isnull=True),
+        | Q(state=TicketState.ESCALATED) & ~Exists(Reply.objects.filter(ticket=OuterRef("pk"))),
         "replied": Q(state=TicketState.REPLIED),
         "escalated": Q(state=TicketState.ESCALATED),
         "mine": Q(assignee=user, state__in=ACTIVE),
