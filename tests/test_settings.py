@@ -72,3 +72,24 @@ def test_celery_reaches_the_configured_redis_broker(settings):
     with app.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1)
         assert connection.connected
+
+
+@pytest.mark.parametrize(("jit", "options"), [(None, "-c jit=off"), ("1", None)])
+def test_postgres_jit_is_off_unless_asked_for(tmp_path, jit, options):
+    env = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/xietong"}
+    if jit:
+        env["DATABASE_JIT"] = jit
+    probe = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps(s.DATABASES['default'].get('OPTIONS', {}).get('options')))"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == options
