@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -30,7 +30,8 @@ from tickets.models import Evidence, Ticket, TicketEvent, TicketState
 from tickets.selectors import timeline_entries
 from tickets.services.common import require_state
 from tickets.services.notifications import format_local
-from tickets.thumbnails import CONTENT_TYPES as THUMBNAIL_CONTENT_TYPES
+from tickets.thumbnails import thumbnail_content_type
+from tickets.views.common import stored_file_response
 
 from .forms import CompensateForm, JudgeForm, MarkForgedForm, add_service_error
 from .models import (
@@ -57,20 +58,6 @@ from .selectors import (
 )
 from .services.decisions import ticket_compensate, ticket_judge
 from .services.findings import evidence_mark_forged
-
-PDF_TYPE = evidence_files.PDF.content_type
-# What browsers play in <audio> (as on the merchant's ticket page); AMR is download only.
-PLAYABLE_AUDIO = frozenset(
-    kind.content_type
-    for kind in (
-        evidence_files.MP3,
-        evidence_files.WAV,
-        evidence_files.M4A,
-        evidence_files.AAC,
-        evidence_files.OGG,
-        evidence_files.FLAC,
-    )
-)
 
 
 def _may_decide(user) -> bool:
@@ -143,10 +130,6 @@ def judgment_consequence(*, merchant_liable: bool, rate: StoreRate | None) -> st
 
 
 # The content type of a stored thumbnail, by its extension (tickets.thumbnails makes them).
-def _thumbnail_type(name: str) -> str:
-    return THUMBNAIL_CONTENT_TYPES.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
-
-
 # Evidence never changes once stored: the staff member's own browser may keep it a while.
 _EVIDENCE_CACHE = cache_control(private=True, max_age=3600)
 
@@ -424,14 +407,9 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
         """Each file with how it is previewed (thumbnail, PDF, audio or download only)."""
         rows = []
         for item in ticket.evidence.select_related("forgery", "uploaded_by"):
-            if item.thumbnail:
-                kind = "image"
-            elif item.content_type == PDF_TYPE:
-                kind = "pdf"
-            elif item.content_type in PLAYABLE_AUDIO:
-                kind = "audio"
-            else:
-                kind = "file"
+            kind = evidence_files.preview_kind(
+                content_type=item.content_type, has_thumbnail=bool(item.thumbnail)
+            )
             rows.append(
                 {
                     "item": item,
@@ -481,22 +459,13 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
     @method_decorator(xframe_options_sameorigin)  # the judge page shows PDFs in an <iframe>
     @method_decorator(_EVIDENCE_CACHE)
     def evidence_view(self, request, object_id: int, evidence_id: int):
-        """The original file for the browser to show (image, PDF, audio player): served
-        with the type sniffed at upload (nosniff) and sandboxed, so even a file that
-        turned out to be active content runs in an opaque origin, away from the admin."""
+        """The original file for the browser to show (image, PDF, audio player)."""
         if not request.user.has_perm("tickets.view_evidence"):
             raise PermissionDenied
         item = self._evidence(object_id, evidence_id)
-        try:
-            handle = item.file.open("rb")
-        except FileNotFoundError:
-            raise Http404(gettext("The evidence file is missing from storage.")) from None
-        response = FileResponse(
-            handle, as_attachment=False, filename=item.original_name, content_type=item.content_type
+        return stored_file_response(
+            item.file, content_type=item.content_type, filename=item.original_name
         )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "sandbox"
-        return response
 
     @method_decorator(_EVIDENCE_CACHE)
     def evidence_thumbnail_view(self, request, object_id: int, evidence_id: int):
@@ -506,14 +475,9 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
         item = self._evidence(object_id, evidence_id)
         if not item.thumbnail:
             raise Http404
-        try:
-            handle = item.thumbnail.open("rb")
-        except FileNotFoundError:
-            raise Http404 from None
-        response = FileResponse(handle, content_type=_thumbnail_type(item.thumbnail.name))
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "sandbox"
-        return response
+        return stored_file_response(
+            item.thumbnail, content_type=thumbnail_content_type(item.thumbnail.name)
+        )
 
     def forged_view(self, request, object_id: int, evidence_id: int):
         """凭证造假 on one evidence file: the form (severity, reason), then a page naming

@@ -10,7 +10,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, Value, When
-from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -21,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tickets.admin import ServiceWrittenAdmin
 from tickets.selectors import format_remaining
+from tickets.views.common import stored_file_response
 
 from .forms import add_service_error
 from .models import Appeal, AppealEvidence, AppealPolicy, AppealState
@@ -177,14 +177,9 @@ class AppealAdmin(ServiceWrittenAdmin):
         ):
             raise PermissionDenied
         item = get_object_or_404(AppealEvidence, pk=file_id, appeal_id=object_id)
-        try:
-            handle = item.file.open("rb")
-        except FileNotFoundError:
-            raise Http404(gettext("The file is missing from storage.")) from None
-        response = FileResponse(handle, filename=item.original_name, content_type=item.content_type)
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "sandbox"
-        return response
+        return stored_file_response(
+            item.file, content_type=item.content_type, filename=item.original_name
+        )
 
 
 @admin.register(AppealPolicy)

@@ -335,9 +335,26 @@ def settlement_close_month(
     return statements
 
 
+def default_window_days() -> int:
+    """The closure window when a platform has no PenaltyPolicy."""
+    return PenaltyPolicy._meta.get_field("window_days").default
+
+
 def _default_window_days() -> int:
     logger.warning("No PenaltyPolicy for JD: closure points counted over the default window.")
-    return PenaltyPolicy._meta.get_field("window_days").default
+    return default_window_days()
+
+
+def store_points_between(*, store: Store, start: datetime, end: datetime) -> int:
+    """Points toward the closure threshold earned in [start, end): the penalty ledger
+    plus forged-evidence findings not overturned by an appeal. Two aggregates."""
+    penalties = PenaltyEntry.objects.filter(
+        store=store, occurred_at__gte=start, occurred_at__lt=end
+    ).aggregate(n=Sum("points"))["n"]
+    violations = Violation.objects.filter(
+        store=store, found_at__gte=start, found_at__lt=end, overturned_at=None
+    ).aggregate(n=Sum("points"))["n"]
+    return (penalties or 0) + (violations or 0)
 
 
 def settlement_points_refresh(*, store: Store) -> int:
@@ -352,13 +369,7 @@ def settlement_points_refresh(*, store: Store) -> int:
         window_start = datetime.combine(
             next_month(statement.month) - timedelta(days=window_days), time.min, tzinfo=SHANGHAI
         )
-        in_window = {"store": store, "occurred_at__gte": window_start, "occurred_at__lt": end}
-        points = (PenaltyEntry.objects.filter(**in_window).aggregate(n=Sum("points"))["n"] or 0) + (
-            Violation.objects.filter(
-                store=store, found_at__gte=window_start, found_at__lt=end, overturned_at=None
-            ).aggregate(n=Sum("points"))["n"]
-            or 0
-        )
+        points = store_points_between(store=store, start=window_start, end=end)
         flag = policy is not None and points >= policy.closure_points
         if (statement.points_in_window, statement.closure_flag) != (points, flag):
             statement.points_in_window, statement.closure_flag = points, flag

@@ -28,14 +28,11 @@ from merchants.models import Store
 from tickets.models import Ticket, TicketState
 
 from .models import PenaltyEntry, PenaltyPolicy, StoreDayReport, Violation
+from .penalties import default_window_days, store_points_between
 
 # The escalated queue: CRC high-risk first (JD priority routing, SPEC.md), then the
 # longest waiting; pk breaks ties so "previous / next" is a total order.
 QUEUE_ORDER = ("-priority", F("escalated_at").asc(nulls_last=True), "pk")
-
-
-def default_window_days() -> int:
-    return PenaltyPolicy._meta.get_field("window_days").default
 
 
 # --- points toward the closure threshold ---------------------------------------------------
@@ -61,14 +58,10 @@ def store_points_in_window(*, store: Store, now: datetime) -> StorePoints:
     policy = PenaltyPolicy.objects.filter(platform=store.platform).first()
     window_days = policy.window_days if policy else default_window_days()
     start = now - timedelta(days=window_days)
-    penalties = PenaltyEntry.objects.filter(
-        store=store, occurred_at__gte=start, occurred_at__lte=now
-    ).aggregate(total=Sum("points"))["total"]
-    violations = Violation.objects.filter(
-        store=store, found_at__gte=start, found_at__lte=now, overturned_at=None
-    ).aggregate(total=Sum("points"))["total"]
+    # Up to and including now: [start, now + 1 µs).
+    points = store_points_between(store=store, start=start, end=now + timedelta(microseconds=1))
     return StorePoints(
-        points=(penalties or 0) + (violations or 0),
+        points=points,
         window_days=window_days,
         threshold=policy.closure_points if policy else None,
     )

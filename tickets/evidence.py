@@ -602,3 +602,20 @@ def _cap_length(name: str, max_length: int) -> str:
         stem = stem[: max_length - len(extension) - 1].rstrip(" .")
         return f"{stem}.{extension}"
     return name[:max_length].rstrip(" .")
+
+
+# What browsers play in <audio>. AMR (many phones' call recordings) is not among them,
+# so it is offered for download only.
+PLAYABLE_AUDIO = frozenset(kind.content_type for kind in (MP3, WAV, M4A, AAC, OGG, FLAC))
+
+
+def preview_kind(*, content_type: str, has_thumbnail: bool) -> str:
+    """How a page previews a stored file: "image" (its thumbnail), "pdf" (inline),
+    "audio" (a player) or "file" (download only)."""
+    if has_thumbnail:
+        return "image"
+    if content_type == PDF.content_type:
+        return "pdf"
+    if content_type in PLAYABLE_AUDIO:
+        return "audio"
+    return "file"

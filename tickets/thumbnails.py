@@ -32,6 +32,12 @@ still applies on top of this one."""
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
 """The content type of each extension :func:`make_thumbnail` returns."""
 
+
+def thumbnail_content_type(name: str) -> str:
+    """The content type of a stored thumbnail, from its name."""
+    return CONTENT_TYPES.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+
+
 _JPEG_QUALITY = 85
 
 

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from arbitration.models import Appeal, AppealEvidence, AppealState, Judgment
-from arbitration.services.appeals import appeal_decide, appeal_file, appeal_opening
+from arbitration.services.appeals import appeal_decide, appeal_file, appeal_opening, appeal_openings
 from arbitration.services.decisions import ticket_judge
 from arbitration.services.findings import evidence_mark_forged
 from tests.factories import (
@@ -28,7 +28,6 @@ from tests.factories import (
 )
 from tickets.models import TicketEvent
 from tickets.services.lifecycle import ticket_escalate
-from tickets.views.appeals import decision_openings
 
 pytestmark = pytest.mark.django_db
 
@@ -442,7 +441,7 @@ def test_the_boxs_openings_are_the_services(member):
         for d in (liable, not_liable, appealed, overturned, fresh, bare)
     ]
     for now in (NOW, DECIDED_AT + timedelta(days=7), DECIDED_AT + timedelta(days=7, seconds=1)):
-        page_openings = decision_openings(decisions, platform=member.store.platform, now=now)
+        page_openings = appeal_openings(decisions=decisions, now=now)
         assert page_openings == [appeal_opening(decision=d, now=now) for d in decisions]
     reasons = {o.reason for o in page_openings}
     assert len(reasons) == 4  # every branch was taken: not liable, appealed, overturned, closed

@@ -50,17 +50,6 @@ class DecisionRow(NamedTuple):
         return self.opening.appeal
 
 
-def _decided_at(decision: Judgment | Violation) -> datetime:
-    return decision.judged_at if isinstance(decision, Judgment) else decision.found_at
-
-
-def decision_openings(
-    decisions: list[Judgment | Violation], *, platform: str, now: datetime
-) -> list[AppealOpening]:
-    """``appeal_openings`` of one ticket's decisions (the window read once)."""
-    return appeal_openings(decisions=decisions, now=now)
-
-
 def ticket_decisions(*, ticket: Ticket, now: datetime) -> list[DecisionRow]:
     """The ticket's judgment (if any) and forged-evidence findings, oldest finding
     first, each with its appeal and whether it may be appealed at ``now``.
@@ -79,7 +68,7 @@ def ticket_decisions(*, ticket: Ticket, now: datetime) -> list[DecisionRow]:
         decision.ticket = ticket  # already loaded: no query when a decision reads it
     appeals = [a for d in decisions if (a := getattr(d, "appeal", None)) is not None]
     prefetch_related_objects(appeals, "files")
-    openings = decision_openings(decisions, platform=ticket.store.platform, now=now)
+    openings = appeal_openings(decisions=decisions, now=now)
     return [
         DecisionRow(
             key=f"{'judgment' if isinstance(d, Judgment) else 'finding'}-{d.pk}",

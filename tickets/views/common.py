@@ -6,7 +6,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
@@ -107,3 +107,23 @@ def error_messages(source) -> list[str]:
                 message = gettext("%(label)s: %(message)s") % {"label": label, "message": message}
             found.append(message)
     return found
+
+
+def stored_file_response(field_file, *, content_type: str, filename: str | None = None):
+    """A stored evidence file (or its thumbnail) for the browser to show inline.
+
+    Served with the content type found by sniffing at upload, never guessed again
+    (nosniff), and sandboxed: even a file that turned out to be active content runs
+    in an opaque origin, away from the dashboard's or the admin's cookies and pages.
+    Files are never served from MEDIA_URL; every caller checks access first.
+    """
+    try:
+        handle = field_file.open("rb")
+    except FileNotFoundError:
+        raise Http404(gettext("The file is missing from storage.")) from None
+    response = FileResponse(
+        handle, as_attachment=False, filename=filename, content_type=content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    return response

@@ -24,9 +24,9 @@ from ..services.evidence import evidence_upload
 from ..services.exemptions import exemption_request
 from ..services.lifecycle import reply_options_for, ticket_reply, ticket_reply_check
 from ..services.team import tickets_assign
-from ..thumbnails import CONTENT_TYPES as THUMBNAIL_CONTENT_TYPES
+from ..thumbnails import thumbnail_content_type
 from .appeals import ticket_decisions
-from .common import add_service_error, store_required, store_ticket_or_404
+from .common import add_service_error, store_required, store_ticket_or_404, stored_file_response
 
 SECTION_TEMPLATES = {
     "ticket": "tickets/_ticket.html",
@@ -73,21 +73,6 @@ def _contact_form() -> ContactForm:
     )
 
 
-# What browsers play in <audio>. AMR (many phones' call recordings) is not among them,
-# so it is offered for download only.
-PLAYABLE_AUDIO = frozenset(
-    kind.content_type
-    for kind in (
-        evidence_files.MP3,
-        evidence_files.WAV,
-        evidence_files.M4A,
-        evidence_files.AAC,
-        evidence_files.OGG,
-        evidence_files.FLAC,
-    )
-)
-
-
 @dataclass(frozen=True)
 class EvidencePreview:
     item: Evidence
@@ -100,14 +85,13 @@ def evidence_previews(items) -> dict[str, list]:
     prefetched rows: no query, and no file is opened."""
     images, files = [], []
     for item in items:
-        if item.thumbnail:
+        kind = evidence_files.preview_kind(
+            content_type=item.content_type, has_thumbnail=bool(item.thumbnail)
+        )
+        if kind == "image":
             images.append(item)
-        elif item.content_type == evidence_files.PDF.content_type:
-            files.append(EvidencePreview(item, "pdf"))
-        elif item.content_type in PLAYABLE_AUDIO:
-            files.append(EvidencePreview(item, "audio"))
         else:
-            files.append(EvidencePreview(item, "file"))
+            files.append(EvidencePreview(item, kind))
     return {"images": images, "files": files}
 
 
@@ -202,36 +186,21 @@ def evidence_thumbnail(request, pk: int, evidence_id: int):
     item = get_object_or_404(Evidence, pk=evidence_id, ticket=ticket)
     if not item.thumbnail:
         raise Http404
-    extension = item.thumbnail.name.rsplit(".", 1)[-1].lower()
-    response = FileResponse(
-        item.thumbnail.open("rb"),
-        content_type=THUMBNAIL_CONTENT_TYPES.get(extension, "application/octet-stream"),
+    return stored_file_response(
+        item.thumbnail, content_type=thumbnail_content_type(item.thumbnail.name)
     )
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 @store_required
 @xframe_options_sameorigin  # the ticket page shows PDFs in an <iframe>
 @_EVIDENCE_CACHE
 def evidence_inline(request, pk: int, evidence_id: int):
-    """The original file for the browser to show (image, PDF, audio player).
-
-    Served with the content type found by sniffing at upload, never guessed again
-    (nosniff), and sandboxed: even a file that turned out to be active content runs
-    in an opaque origin, with no access to the dashboard's cookies or pages.
-    """
+    """The original file for the browser to show (image, PDF, audio player)."""
     ticket = store_ticket_or_404(request, pk)
     item = get_object_or_404(Evidence, pk=evidence_id, ticket=ticket)
-    response = FileResponse(
-        item.file.open("rb"),
-        as_attachment=False,
-        filename=item.original_name,
-        content_type=item.content_type,
+    return stored_file_response(
+        item.file, content_type=item.content_type, filename=item.original_name
     )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox"
-    return response
 
 
 @require_POST
