@@ -1,11 +1,28 @@
-"""Durations as staff read them, in the active language: 「24 小时」, 「4 个工作小时」.
+"""Durations and times as people read them, in the active language: 「24 小时」,
+「4 个工作小时」, 「2026-11-24 10:00」 in Beijing time.
 
-Shared by the models' ``__str__`` and the admin, so neither imports the other.
+Shared by the models' ``__str__``, the admin, the reads and the notices, so none of
+them imports another for a formatting helper.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from django.utils import timezone
 from django.utils.translation import gettext, ngettext
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def format_local(value: datetime, tz=None) -> str:
+    """Shown in Asia/Shanghai; pass ``tz`` when formatting thousands of rows."""
+    return value.astimezone(tz or timezone.get_current_timezone()).strftime("%Y-%m-%d %H:%M")
+
+
+def format_offset(minutes: int) -> str:
+    if minutes % 60 == 0:
+        return gettext("%(hours)d hours") % {"hours": minutes // 60}
+    return gettext("%(minutes)d minutes") % {"minutes": minutes}
 
 
 def duration_text(value: timedelta, *, working: bool = False) -> str:

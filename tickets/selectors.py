@@ -1,12 +1,15 @@
 """Reads: querysets and derived values for pages, admin and sweeps."""
 
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from . import sla
+from .durations import BEIJING, format_local, format_offset
 from .models import (
     ContactAttempt,
     EventAction,
@@ -130,8 +133,6 @@ class TimelineEntry(NamedTuple):
 
 def yuan(value) -> str:
     """An amount the event recorded as text ("0", "59.9"), shown with two decimals."""
-    from decimal import Decimal, InvalidOperation
-
     try:
         return f"{Decimal(str(value)):.2f}"
     except (InvalidOperation, ValueError):
@@ -153,10 +154,6 @@ def timeline_entries(*, ticket: Ticket) -> list[TimelineEntry]:
     Reads only what ``ticket_detail`` prefetched (the events with their actors, and
     the evidence for a forged file's name): no query per event.
     """
-    from django.utils.translation import gettext as _
-
-    from .services.notifications import BEIJING, format_local, format_offset
-
     files = {item.pk: item.original_name for item in ticket.evidence.all()}
     entries = []
     for event in ticket.events.all():

@@ -8,7 +8,6 @@ never knows who sends them (``tickets/receivers.py`` hands them to Celery).
 
 from collections.abc import Iterable
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -20,6 +19,7 @@ from django.utils.translation import ngettext
 from merchants.models import Membership, Store
 
 from ..bulk import insert_rows
+from ..durations import BEIJING, format_local, format_offset  # noqa: F401 - callers import them here too
 from ..models import Delivery, Notification, NotificationKind, Ticket
 from ..signals import deliveries_ready
 from .deliveries import CLAIM_TIMEOUT
@@ -27,17 +27,6 @@ from .deliveries import CLAIM_TIMEOUT
 
 def ticket_link(ticket_id: int) -> str:
     return f"{settings.SITE_URL.rstrip('/')}/tickets/{ticket_id}/"
-
-
-def format_local(value: datetime, tz=None) -> str:
-    """Shown in Asia/Shanghai; pass ``tz`` when formatting thousands of rows."""
-    return value.astimezone(tz or timezone.get_current_timezone()).strftime("%Y-%m-%d %H:%M")
-
-
-def format_offset(minutes: int) -> str:
-    if minutes % 60 == 0:
-        return _("%(hours)d hours") % {"hours": minutes // 60}
-    return _("%(minutes)d minutes") % {"minutes": minutes}
 
 
 # --- writing (inside the caller's transaction) -------------------------------------------
@@ -60,7 +49,6 @@ DELIVERY_FIELDS = (
 
 
 # Decisions name the merchant's new deadline in Beijing time whatever zone is active.
-BEIJING = ZoneInfo("Asia/Shanghai")
 TITLE_MAX = Notification._meta.get_field("title").max_length
 
 
