@@ -291,8 +291,12 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 condition=Q(escalated_at__isnull=False),
                 name="ticket_escalated_at",
             ),
-            # The inbox's "mine" filter.
-            models.Index(fields=["assignee", "state", "due_at"], name="ticket_assignee_state_due"),
+            # The inbox's "mine" tab and its count: a member of several stores sees one
+            # store's at a time, so the store is part of the range read.
+            models.Index(
+                fields=["assignee", "store", "state", "due_at"],
+                name="ticket_mine",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

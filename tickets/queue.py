@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from django.db.models import Count, Exists, Func, OuterRef, Q, QuerySet, TextField, Value
+from django.db import connections
+from django.db.models import Exists, Func, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext, pgettext_lazy
@@ -28,6 +29,12 @@ from .selectors import TicketClock, ticket_clock, tickets_with_clock
 PAGE_SIZE = 25
 # 即将超时: less than this left on the ticket's own clock.
 SOON = timedelta(hours=2)
+# Counting stops here: a tab of a big store's backlog reads "999+", and costs what a
+# small store's does (an index range read up to the cap, never the whole history).
+COUNT_CAP = 999
+# A list's total is counted this many pages past the page asked for, no further: the
+# pagination says "page 3 of 13+" instead of counting 300,000 tickets.
+PAGES_AHEAD = 10
 
 # The tabs (saved views), in the order the page shows them.
 VIEWS = {
@@ -59,8 +66,10 @@ _ORDER = {
     "due": ("due_at", "pk"),
     "-due": ("-due_at", "-pk"),
 }
-# With "time left", tickets with no running clock follow the open ones, newest first.
-_REST_ORDER = ("-created_at", "-pk")
+# With "time left", tickets with no running clock follow the open ones, the latest
+# deadline first (for escalated ones: the most recently escalated). Ordered by due_at,
+# a tab of one state is a backward read of the (store, state, due_at) index.
+_REST_ORDER = ("-due_at", "-pk")
 
 
 class SearchText(Func):
@@ -118,12 +127,20 @@ def _soon_filter(*, policies: list[Policy], now: datetime) -> Q:
     return Q(state=TicketState.OPEN, due_at__gt=now) & soon
 
 
+def _overdue_open(now: datetime) -> Q:
+    return Q(state=TicketState.OPEN, due_at__lte=now)
+
+
+def _overdue_escalated(now: datetime) -> Q:
+    # NOT EXISTS probes the reply index per escalated ticket instead of hashing every
+    # reply of the platform.
+    return Q(state=TicketState.ESCALATED) & ~Exists(Reply.objects.filter(ticket=OuterRef("pk")))
+
+
 def _overdue_filter(*, now: datetime) -> Q:
     """已超时: past the deadline with no reply, still open (the sweep has not run yet)
-    or escalated because of it. NOT EXISTS probes the reply index per active ticket
-    instead of hashing every reply of the platform."""
-    no_reply = ~Exists(Reply.objects.filter(ticket=OuterRef("pk")))
-    return Q(state=TicketState.OPEN, due_at__lte=now) | (Q(state=TicketState.ESCALATED) & no_reply)
+    or escalated because of it."""
+    return _overdue_open(now) | _overdue_escalated(now)
 
 
 def queue_queryset(
@@ -185,6 +202,8 @@ class QueuePage:
     count: int
     page_size: int = PAGE_SIZE
     ids: list[int] = field(default_factory=list)
+    # True when counting stopped at PAGES_AHEAD pages past this one: there are more.
+    more: bool = False
 
     @property
     def num_pages(self) -> int:
@@ -196,7 +215,7 @@ class QueuePage:
 
     @property
     def has_next(self) -> bool:
-        return self.number < self.num_pages
+        return self.more or self.number < self.num_pages
 
     @property
     def previous_page_number(self) -> int:
@@ -251,9 +270,10 @@ def queue_page(
     now: datetime,
     page_size: int = PAGE_SIZE,
 ) -> QueuePage:
-    """One page of a tab. Queries: the platform's policies (2), the count, one per
-    clock stream (time-left sort) or one (other sorts), the rest after the open
-    tickets, and the page's tickets with their clocks (3): fixed, whatever the rows."""
+    """One page of a tab. Queries: the platform's policies (2), the count (capped at
+    PAGES_AHEAD pages past this one), one per clock stream (time-left sort) or one
+    (other sorts), the rest after the open tickets, and the page's tickets with their
+    clocks (3): fixed, whatever the rows."""
     policies = platform_policies(platform=store.platform)
     queryset = queue_queryset(
         store=store,
@@ -264,8 +284,12 @@ def queue_page(
         policies=policies,
         now=now,
     )
-    count = queryset.count()
-    number = min(max(1, page_number), max(1, -(-count // page_size)))
+    asked = max(1, page_number)
+    limit = (asked + PAGES_AHEAD) * page_size
+    count = capped_count(queryset, cap=limit + 1)
+    more = count > limit
+    count = min(count, limit)
+    number = min(asked, max(1, -(-count // page_size)))
     start, end = (number - 1) * page_size, number * page_size
     if sort in _ORDER:
         ids = list(queryset.order_by(*_ORDER[sort]).values_list("pk", flat=True)[start:end])
@@ -285,23 +309,60 @@ def queue_page(
         if pk in by_id
         for clock in [ticket_clock(ticket=by_id[pk], now=now)]
     ]
-    return QueuePage(rows=rows, number=number, count=count, page_size=page_size, ids=ids)
+    return QueuePage(rows=rows, number=number, count=count, page_size=page_size, ids=ids, more=more)
+
+
+def capped_count(queryset: QuerySet, *, cap: int) -> int:
+    """How many rows, counting no further than ``cap``: one query that reads at most
+    ``cap`` index entries (``SELECT COUNT(*) FROM (… LIMIT cap)``)."""
+    return queryset.order_by().values("pk")[:cap].count()
+
+
+def capped_counts(querysets: dict[str, QuerySet], *, cap: int) -> dict[str, int]:
+    """``capped_count`` of several querysets of one database, in one query: a scalar
+    subquery per queryset, each stopping at ``cap`` rows."""
+    parts, params = [], []
+    for index, queryset in enumerate(querysets.values()):
+        sql, part_params = queryset.order_by().values("pk")[:cap].query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped_{index})")
+        params.extend(part_params)
+    with connections[Ticket.objects.db].cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        return dict(zip(querysets, cursor.fetchone(), strict=True))
 
 
 def queue_counts(*, store: Store, user, now: datetime, policies: list[Policy]) -> dict[str, int]:
-    """How many tickets each tab holds (for the tab labels): one aggregate query over
-    the store's active tickets (never its whole history)."""
+    """How many tickets each tab holds (for the tab labels), each counted up to
+    COUNT_CAP + 1 (shown as "999+", see ``count_label``): one query, each count an
+    index range read of the store's active tickets that stops at the cap."""
+    store_tickets = Ticket.objects.filter(store=store)
     conditions = {
         "todo": Q(state__in=NEEDS_STORE),
         "soon": _soon_filter(policies=policies, now=now),
-        "overdue": _overdue_filter(now=now),
+        # "overdue" in its two parts, each a range read of its own (one OR would be a
+        # bitmap scan of both states' heap rows).
+        "overdue_open": _overdue_open,
+        "overdue_escalated": _overdue_escalated,
         "replied": Q(state=TicketState.REPLIED),
         "escalated": Q(state=TicketState.ESCALATED),
         "mine": Q(assignee=user, state__in=ACTIVE),
     }
-    return Ticket.objects.filter(store=store, state__in=ACTIVE).aggregate(
-        **{name: Count("pk", filter=condition) for name, condition in conditions.items()}
+    counts = capped_counts(
+        {
+            name: store_tickets.filter(condition(now) if callable(condition) else condition)
+            for name, condition in conditions.items()
+        },
+        cap=COUNT_CAP + 1,
     )
+    counts["overdue"] = min(
+        counts.pop("overdue_open") + counts.pop("overdue_escalated"), COUNT_CAP + 1
+    )
+    return counts
+
+
+def count_label(count: int) -> str:
+    """A tab's count as a merchant reads it: "999+" once it passed COUNT_CAP."""
+    return f"{COUNT_CAP}+" if count > COUNT_CAP else str(count)
 
 
 def _hours_minutes(seconds: int) -> str:

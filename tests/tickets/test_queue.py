@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.factories import MembershipFactory, StoreFactory
+from tickets import queue
 from tickets.models import ReplyOption, Ticket, TicketEvent, TicketKind, TicketState
 from tickets.queue import PAGE_SIZE, platform_policies, queue_counts, queue_page, sla_badge
 from tickets.selectors import ticket_clock
@@ -169,6 +170,54 @@ def test_pages_run_on_from_the_open_tickets_into_the_rest(jd):
     assert pages[2] == ["LATE-1", "LATE-0"]
     assert pages[3] == pages[2]  # past the end: the last page
     assert page_of(store, user, view="all", size=2).num_pages == 3
+
+
+def test_tab_counts_stop_at_the_cap_and_read_as_more(jd, owner_client, monkeypatch):
+    # given 4 open tickets (2 past due) and 1 escalated with no reply, and a cap of 2
+    store, user = jd
+    for i in range(4):
+        opened(store, f"OPEN-{i}", local(24, 12 + i))
+    opened(store, "LATE-0", local(22, 10))
+    sweep_run(now=local(24, 9))  # escalated, no reply: overdue
+    opened(store, "LATE-1", local(23, 19))
+    opened(store, "LATE-2", local(23, 19, 30))  # both past due at NIGHT, still open
+    monkeypatch.setattr(queue, "COUNT_CAP", 2)
+    policies = platform_policies(platform=store.platform)
+    # when the tabs are counted
+    counts = queue_counts(store=store, user=user, now=NIGHT, policies=policies)
+    # then each count stops one past the cap, and "overdue" adds its two parts up to it
+    assert counts["todo"] == 3 and counts["escalated"] == 1 and counts["replied"] == 0
+    assert counts["overdue"] == 3
+    assert [queue.count_label(n) for n in (counts["todo"], counts["escalated"])] == ["2+", "1"]
+    with time_machine.travel(NIGHT, tick=False):
+        html = owner_client.get(reverse("home")).content.decode()
+    assert 'data-view="todo">To do <span class="count">2+</span>' in html
+    assert 'data-view="escalated">Escalated <span class="count">1</span>' in html
+
+
+def test_the_list_total_is_counted_only_a_few_pages_ahead(jd, owner_client, monkeypatch):
+    # given 7 open tickets, 2 to a page, counted at most 1 page past the one asked for
+    store, user = jd
+    for i in range(7):
+        opened(store, f"OPEN-{i}", local(24, 12) + timedelta(minutes=i))
+    monkeypatch.setattr(queue, "PAGES_AHEAD", 1)
+    # when page 1 is asked for, there are "more than 2" pages (4 counted, a 5th seen)
+    first = page_of(store, user, view="all", size=2)
+    assert (first.count, first.more, first.num_pages, first.has_next) == (4, True, 2, True)
+    # and page 3 counts far enough to see the end: 7 tickets, 4 pages, exact
+    third = page_of(store, user, view="all", size=2, number=3)
+    assert (third.count, third.more, third.num_pages) == (7, False, 4)
+    assert numbers(third) == ["OPEN-4", "OPEN-5"]
+    # and a page past the end is the last one
+    assert numbers(page_of(store, user, view="all", size=2, number=9)) == ["OPEN-6"]
+    # and the page says so in words (25 to a page there: with 0 pages ahead, 26 is "more")
+    monkeypatch.setattr(queue, "PAGES_AHEAD", 0)
+    for i in range(PAGE_SIZE + 1 - 7):
+        opened(store, f"MORE-{i}", local(24, 14) + timedelta(minutes=i))
+    with time_machine.travel(NIGHT, tick=False):
+        html = owner_client.get(reverse("home"), {"view": "all"}).content.decode()
+    assert f"More than {PAGE_SIZE} tickets" in html
+    assert "Page 1 of more than 1" in html
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from ..forms import AssignForm, InboxFilterForm
-from ..queue import SORTS, VIEWS, platform_policies, queue_counts, queue_page
+from ..queue import SORTS, VIEWS, count_label, platform_policies, queue_counts, queue_page
 from ..selectors import store_members
 from ..services.common import WORKABLE_STATES
 from ..services.team import ticket_claim, tickets_assign
@@ -57,7 +57,10 @@ def _inbox_context(request, form: InboxFilterForm) -> dict:
         "rows": page.rows,
         "view": view,
         "sort": sort,
-        "tabs": [(name, label, counts.get(name)) for name, label in VIEWS.items()],
+        "tabs": [
+            (name, label, count_label(counts[name]) if name in counts else None)
+            for name, label in VIEWS.items()
+        ],
         "sorts": SORTS,
         "query": _without(request.GET, "page"),
         "tab_query": _without(request.GET, "page", "view"),
