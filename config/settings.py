@@ -94,13 +94,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not env.bool(
-    "DATABASE_JIT", default=False
-):
-    # PostgreSQL's JIT compiles a page's aggregates (the queue's tab counts) for ~15 ms
-    # to save less: off for this short-query workload (bench_pages at 1 M: the default
-    # queue 170 → 121 ms p95). DATABASE_JIT=1 turns it back on.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Tuned for short queries: PostgreSQL's JIT compiled a page's aggregates (the
+    # queue's tab counts) for ~15 ms to save less (bench_pages at 1 M: the default queue
+    # 170 → 121 ms p95); parallel workers cost a page ~4 ms to start and take the
+    # cores other requests need (the queue's overdue count: 20 → 5 ms). DATABASE_JIT=1
+    # and DATABASE_PARALLEL=1 turn either back on.
+    server_options = []
+    if not env.bool("DATABASE_JIT", default=False):
+        server_options.append("-c jit=off")
+    if not env.bool("DATABASE_PARALLEL", default=False):
+        server_options.append("-c max_parallel_workers_per_gather=0")
+    if server_options:
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = " ".join(server_options)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -74,11 +74,17 @@ def test_celery_reaches_the_configured_redis_broker(settings):
         assert connection.connected
 
 
-@pytest.mark.parametrize(("jit", "options"), [(None, "-c jit=off"), ("1", None)])
-def test_postgres_jit_is_off_unless_asked_for(tmp_path, jit, options):
-    env = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/xietong"}
-    if jit:
-        env["DATABASE_JIT"] = jit
+@pytest.mark.parametrize(
+    ("switches", "options"),
+    [
+        ({}, "-c jit=off -c max_parallel_workers_per_gather=0"),
+        ({"DATABASE_JIT": "1"}, "-c max_parallel_workers_per_gather=0"),
+        ({"DATABASE_PARALLEL": "1"}, "-c jit=off"),
+        ({"DATABASE_JIT": "1", "DATABASE_PARALLEL": "1"}, None),
+    ],
+)
+def test_postgres_jit_and_parallel_workers_are_off_unless_asked_for(tmp_path, switches, options):
+    env = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/xietong", **switches}
     probe = (
         "import json, django; django.setup(); from django.conf import settings as s; "
         "print(json.dumps(s.DATABASES['default'].get('OPTIONS', {}).get('options')))"
