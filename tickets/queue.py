@@ -17,13 +17,15 @@ from typing import NamedTuple
 from django.db import connections
 from django.db.models import Exists, Func, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Right
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext, pgettext_lazy
 
 from merchants.models import Store
 
 from . import sla
-from .models import Policy, Reply, Ticket, TicketState
+from .models import Category, Policy, Reply, Ticket, TicketKind, TicketState
 from .selectors import TicketClock, ticket_clock, tickets_with_clock
 
 PAGE_SIZE = 25
@@ -187,10 +189,57 @@ def queue_queryset(
     return queryset
 
 
+class RowText(NamedTuple):
+    """What a queue row prints besides the ticket's own fields, prepared once per page in
+    Python: the template engine's per-row lookups (choice labels, dates, URLs) cost a
+    25-row page ~10 ms."""
+
+    kind: str
+    category: str
+    state: str
+    created: str  # "12-03 21:05", local time
+    created_iso: str
+    due: str
+    due_iso: str
+    remaining_seconds: int
+    detail_url: str
+    claim_url: str
+
+
 class QueueRow(NamedTuple):
     ticket: Ticket
     clock: TicketClock
     badge: "SlaBadge"
+    text: RowText
+
+
+def _row_texts(tickets: list[Ticket], clocks: list[TicketClock]) -> list[RowText]:
+    tz = timezone.get_current_timezone()
+    kinds, categories = dict(TicketKind.choices), dict(Category.choices)
+    states = dict(TicketState.choices)
+    # Each label translated once per page, not once per row.
+    kinds, categories, states = (
+        {value: str(label) for value, label in labels.items()}
+        for labels in (kinds, categories, states)
+    )
+    texts = []
+    for ticket, clock in zip(tickets, clocks, strict=True):
+        created, due = ticket.created_at.astimezone(tz), ticket.due_at.astimezone(tz)
+        texts.append(
+            RowText(
+                kind=kinds.get(ticket.kind, ticket.kind),
+                category=categories.get(ticket.category, ticket.category),
+                state=states.get(ticket.state, ticket.state),
+                created=created.strftime("%m-%d %H:%M"),
+                created_iso=created.isoformat(),
+                due=due.strftime("%m-%d %H:%M"),
+                due_iso=due.isoformat(),
+                remaining_seconds=round(clock.remaining.total_seconds()),
+                detail_url=reverse("ticket_detail", args=[ticket.pk]),
+                claim_url=reverse("ticket_claim", args=[ticket.pk]),
+            )
+        )
+    return texts
 
 
 @dataclass
@@ -269,12 +318,14 @@ def queue_page(
     page_number: int,
     now: datetime,
     page_size: int = PAGE_SIZE,
+    policies: list[Policy] | None = None,
 ) -> QueuePage:
-    """One page of a tab. Queries: the platform's policies (2), the count (capped at
+    """One page of a tab. Queries: the platform's policies (2, unless given), the count (capped at
     PAGES_AHEAD pages past this one), one per clock stream (time-left sort) or one
     (other sorts), the rest after the open tickets, and the page's tickets with their
     clocks (3): fixed, whatever the rows."""
-    policies = platform_policies(platform=store.platform)
+    if policies is None:
+        policies = platform_policies(platform=store.platform)
     queryset = queue_queryset(
         store=store,
         user=user,
@@ -303,11 +354,13 @@ def queue_page(
             ids += list(rest.values_list("pk", flat=True)[skip : skip + page_size - len(ids)])
     tickets = tickets_with_clock(Ticket.objects.filter(pk__in=ids)).select_related("assignee")
     by_id = {ticket.pk: ticket for ticket in tickets}
+    page_tickets = [by_id[pk] for pk in ids if pk in by_id]
+    clocks = [ticket_clock(ticket=ticket, now=now) for ticket in page_tickets]
     rows = [
-        QueueRow(by_id[pk], clock, sla_badge(clock))
-        for pk in ids
-        if pk in by_id
-        for clock in [ticket_clock(ticket=by_id[pk], now=now)]
+        QueueRow(ticket, clock, sla_badge(clock), text)
+        for ticket, clock, text in zip(
+            page_tickets, clocks, _row_texts(page_tickets, clocks), strict=True
+        )
     ]
     return QueuePage(rows=rows, number=number, count=count, page_size=page_size, ids=ids, more=more)
 

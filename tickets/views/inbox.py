@@ -34,6 +34,7 @@ def _inbox_context(request, form: InboxFilterForm) -> dict:
         page_number = int(request.GET.get("page", 1))
     except ValueError:
         page_number = 1
+    policies = platform_policies(platform=request.store.platform)
     page = queue_page(
         store=request.store,
         user=request.user,
@@ -43,13 +44,9 @@ def _inbox_context(request, form: InboxFilterForm) -> dict:
         created_range=form.created_range() if valid else (None, None),
         page_number=page_number,
         now=now,
+        policies=policies,
     )
-    counts = queue_counts(
-        store=request.store,
-        user=request.user,
-        now=now,
-        policies=platform_policies(platform=request.store.platform),
-    )
+    counts = queue_counts(store=request.store, user=request.user, now=now, policies=policies)
     is_owner = request.membership.role == "owner"
     return {
         "form": form,
