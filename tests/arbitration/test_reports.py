@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from arbitration import reports as reports_module
 from arbitration.models import Judgment, StoreDayReport, Violation
 from arbitration.reports import percentile_cont, report_day
 from arbitration.tasks import nightly_reports
@@ -218,3 +219,26 @@ def test_monthly_settlement_task_closes_last_month_in_shanghai():
         assert monthly_settlement.delay().get() == 1
     statement = SettlementStatement.objects.get()
     assert (statement.store.code, statement.month) == ("JD-S", date(2026, 11, 1))
+
+
+@pytest.mark.postgres
+def test_the_report_uses_parallel_workers_the_app_turns_off(monkeypatch):
+    # given the app's connection, which starts with parallel workers off
+    def setting():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            return cursor.fetchone()[0]
+
+    assert setting() == "0"
+    seen = []
+    figures = reports_module._figures
+
+    def spy(**kwargs):
+        seen.append(setting())
+        return figures(**kwargs)
+
+    monkeypatch.setattr(reports_module, "_figures", spy)
+    # when a day is reported
+    report_day(day=date(2026, 11, 20))
+    # then its aggregates ran with the batch's workers
+    assert seen == [str(reports_module.REPORT_PARALLEL_WORKERS)]
