@@ -10,6 +10,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
@@ -25,7 +26,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from tickets import evidence as evidence_files
-from tickets.admin import ServiceWrittenAdmin
+from tickets.admin import LIST_PER_PAGE, ServiceWrittenAdmin, id_url
 from tickets.models import Evidence, Ticket, TicketEvent, TicketState
 from tickets.selectors import timeline_entries
 from tickets.services.common import require_state
@@ -134,6 +135,46 @@ def judgment_consequence(*, merchant_liable: bool, rate: StoreRate | None) -> st
 _EVIDENCE_CACHE = cache_control(private=True, max_age=3600)
 
 
+# The queue's columns that sort by a store figure (an annotation of the rows).
+_FIGURE_ORDERINGS = {"dispute_rate_latest", "points_in_window"}
+
+
+class EscalatedQueueChangeList(ChangeList):
+    """The queue counted and paged on the tickets alone; the store figures are
+    computed for the page's rows only.
+
+    Annotated before counting, the figures' join on the store turned the count of
+    ~30,000 escalated tickets into one index probe per store (bench_pages: ~20 ms of
+    the page); only a sort by a figure needs them on every row.
+    """
+
+    def get_queryset(self, request, exclude_parameters=None):
+        if self._sorted_by_figures():
+            self.root_queryset = queue_with_figures(self.root_queryset, now=timezone.now())
+        return super().get_queryset(request, exclude_parameters)
+
+    def _sorted_by_figures(self) -> bool:
+        for index in self.get_ordering_field_columns():
+            field = self.list_display[index]
+            attr = getattr(self.model_admin, field, None) if isinstance(field, str) else field
+            if getattr(attr, "admin_order_field", None) in _FIGURE_ORDERINGS:
+                return True
+        return False
+
+    def get_results(self, request):
+        super().get_results(request)
+        rows = self.result_list
+        if not rows.query.annotations.keys() >= _FIGURE_ORDERINGS:
+            rows = queue_with_figures(rows, now=timezone.now())
+        judge_url = id_url(
+            f"{self.model_admin.admin_site.name}:arbitration_escalatedticket_judge",
+            current_app=self.model_admin.admin_site.name,
+        )
+        self.result_list = list(rows)
+        for ticket in self.result_list:
+            ticket.judge_url = judge_url(ticket.pk)
+
+
 @admin.register(EscalatedTicket)
 class EscalatedTicketAdmin(ServiceWrittenAdmin):
     """待判责队列: escalated tickets, CRC high-risk first, then the longest waiting.
@@ -164,10 +205,14 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
     list_select_related = ["store"]
     ordering = list(QUEUE_ORDER)
     actions = None
+    list_per_page = LIST_PER_PAGE
+    show_full_result_count = False
 
     def get_queryset(self, request):
-        queryset = super().get_queryset(request).filter(state=TicketState.ESCALATED)
-        return queue_with_figures(queryset, now=timezone.now())
+        return super().get_queryset(request).filter(state=TicketState.ESCALATED)
+
+    def get_changelist(self, request, **kwargs):
+        return EscalatedQueueChangeList
 
     def has_view_permission(self, request, obj=None):
         # The role groups give arbitrators the decision permissions, not a view
@@ -206,7 +251,7 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
 
     @admin.display(description=_("platform ticket number"), ordering="number")
     def ticket_number(self, obj: Ticket):
-        return format_html('<a href="{}">{}</a>', self._url("judge", obj.pk), obj.number)
+        return format_html('<a href="{}">{}</a>', obj.judge_url, obj.number)
 
     # The name alone: the platform has its own column (a store's str() repeats it).
     @admin.display(description=_("store"), ordering="store__name")
@@ -267,7 +312,7 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
     @admin.display(description=pgettext_lazy("queue column", "decide"))
     def decide_link(self, obj: Ticket):
         label = _("Compensate") if obj.worry_free else _("Judge")
-        return format_html('<a class="button" href="{}">{}</a>', self._url("judge", obj.pk), label)
+        return format_html('<a class="button" href="{}">{}</a>', obj.judge_url, label)
 
     def _url(self, view: str, *args) -> str:
         return reverse(

@@ -8,17 +8,18 @@ Imported at the end of arbitration/admin.py. Appeals are written only by the ser
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, Value, When
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from tickets.admin import ServiceWrittenAdmin
+from tickets.admin import LIST_PER_PAGE, ServiceWrittenAdmin, id_url
 from tickets.selectors import format_remaining
 from tickets.views.common import stored_file_response
 
@@ -46,6 +47,18 @@ class AppealDecisionForm(forms.Form):
     )
 
 
+class AppealQueueChangeList(ChangeList):
+    """Each row's decide link through one reverse() for the page, not one per row."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        site = self.model_admin.admin_site.name
+        decide_url = id_url(f"{site}:arbitration_appeal_decide", current_app=site)
+        self.result_list = list(self.result_list)
+        for appeal in self.result_list:
+            appeal.decide_url = decide_url(appeal.pk)
+
+
 @admin.register(Appeal)
 class AppealAdmin(ServiceWrittenAdmin):
     list_display = [
@@ -68,6 +81,10 @@ class AppealAdmin(ServiceWrittenAdmin):
         "pk",
     ]
     show_full_result_count = False
+    list_per_page = LIST_PER_PAGE
+
+    def get_changelist(self, request, **kwargs):
+        return AppealQueueChangeList
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("arbitration.decide_appeal") or super().has_view_permission(
@@ -90,18 +107,9 @@ class AppealAdmin(ServiceWrittenAdmin):
             *super().get_urls(),
         ]
 
-    def _decide_url(self, obj: Appeal) -> str:
-        return reverse(
-            f"{self.admin_site.name}:arbitration_appeal_decide",
-            args=[obj.pk],
-            current_app=self.admin_site.name,
-        )
-
     @admin.display(description=_("platform ticket number"), ordering="ticket__number")
     def ticket_number(self, obj: Appeal):
-        return format_html(
-            '<a class="nowrap" href="{}">{}</a>', self._decide_url(obj), obj.ticket.number
-        )
+        return format_html('<a class="nowrap" href="{}">{}</a>', obj.decide_url, obj.ticket.number)
 
     @admin.display(description=_("decision appealed"))
     def decision_summary(self, obj: Appeal) -> str:
@@ -120,7 +128,7 @@ class AppealAdmin(ServiceWrittenAdmin):
     @admin.display(description=pgettext_lazy("queue column", "decide"))
     def decide_link(self, obj: Appeal):
         label = _("Decide") if obj.state == AppealState.FILED else _("View")
-        return format_html('<a class="button" href="{}">{}</a>', self._decide_url(obj), label)
+        return format_html('<a class="button" href="{}">{}</a>', obj.decide_url, label)
 
     def decide_view(self, request, object_id: int):
         if not request.user.has_perm("arbitration.decide_appeal"):
