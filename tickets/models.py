@@ -280,16 +280,33 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             ("use_intake_api", _("Can open tickets through the intake API")),
         ]
         indexes = [
-            # The inbox: a store's tickets by state, soonest due first.
-            models.Index(fields=["store", "state", "due_at"], name="ticket_store_state_due"),
+            # The inbox: a store's tickets by state, soonest due first. It carries the
+            # creation time and id too, so the overview counts today's tickets of a
+            # store (due_at ≥ created_at bounds the range) and joins them to their
+            # replies from the index alone.
+            models.Index(
+                fields=["store", "state", "due_at"],
+                include=["created_at", "id"],
+                name="ticket_store_state_due",
+            ),
             # The sweeps: any state's tickets by deadline ("open and due_at < now").
             models.Index(fields=["state", "due_at"], name="ticket_state_due"),
             models.Index(fields=["order_number"], name="ticket_order_number"),
-            # The nightly report and the penalty ledger read a day's escalations.
+            # The nightly report and the penalty ledger read a day's escalations; the
+            # store overview counts one store's of today from the index alone.
             models.Index(
                 fields=["escalated_at"],
+                include=["store"],
                 condition=Q(escalated_at__isnull=False),
                 name="ticket_escalated_at",
+            ),
+            # The staff's escalated queue, in its order (arbitration.selectors.QUEUE_ORDER):
+            # a page is a range read, not a sort of every escalated ticket. Only escalated
+            # rows are in it.
+            models.Index(
+                fields=["-priority", "escalated_at", "id"],
+                condition=Q(state="escalated"),
+                name="ticket_escalated_queue",
             ),
             # The inbox's "mine" tab and its count: a member of several stores sees one
             # store's at a time, so the store is part of the range read.
@@ -509,11 +526,16 @@ class Reply(models.Model):
         related_name="+",
         verbose_name=_("replied by"),
     )
-    replied_at = models.DateTimeField(_("replied at"), db_index=True)
+    replied_at = models.DateTimeField(_("replied at"))
 
     class Meta:
         verbose_name = _("reply")
         verbose_name_plural = _("replies")
+        indexes = [
+            # A day's replies (the nightly report, the store overview's today), with
+            # their ticket's id, so the join to the tickets starts from the index alone.
+            models.Index(fields=["replied_at"], include=["ticket"], name="reply_replied_at"),
+        ]
 
     def __str__(self):
         option = self.option

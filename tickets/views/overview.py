@@ -5,13 +5,9 @@ from typing import NamedTuple
 
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from ..dashboard_selectors import (
-    DayCount,
-    notifications_unread_count,
-    store_daily_counts,
-    store_overview_figures,
-)
+from ..dashboard_selectors import DayCount, notifications_unread_count, store_overview
 from .common import store_required
 
 # The chart's drawing area, in SVG user units (it scales to the page width).
@@ -27,6 +23,7 @@ class Bar(NamedTuple):
     width: str
     height: str
     value: int
+    title: str  # "11-24: 12 received", what a pointer or a screen reader gets
 
 
 class Column(NamedTuple):
@@ -64,18 +61,29 @@ def bar_chart(days: list[DayCount]) -> dict:
     slot = plot_width / max(len(days), 1)
     bar_width = slot * 0.4
 
-    def bar(x: float, value: int) -> Bar:
+    # Translated once, filled in per bar (a template tag per bar cost the page ~3 ms).
+    received_title, escalated_title = (
+        gettext("%(day)s: %(n)s received"),
+        gettext("%(day)s: %(n)s escalated"),
+    )
+
+    def bar(x: float, value: int, title: str) -> Bar:
         height = plot_height * value / top
-        return Bar(_fmt(x), _fmt(baseline - height), _fmt(bar_width), _fmt(height), value)
+        return Bar(_fmt(x), _fmt(baseline - height), _fmt(bar_width), _fmt(height), value, title)
 
     columns = []
     for index, day in enumerate(days):
         left = PAD_LEFT + index * slot + slot * 0.1
+        label = {"day": day.day.strftime("%m-%d")}
         columns.append(
             Column(
                 day=day,
-                received=bar(left, day.received),
-                escalated=bar(left + bar_width, day.escalated),
+                received=bar(left, day.received, received_title % {**label, "n": day.received}),
+                escalated=bar(
+                    left + bar_width,
+                    day.escalated,
+                    escalated_title % {**label, "n": day.escalated},
+                ),
                 label_x=_fmt(PAD_LEFT + index * slot + slot / 2),
                 show_label=index % X_LABEL_EVERY == 0 or index == len(days) - 1,
             )
@@ -105,12 +113,12 @@ def bar_chart(days: list[DayCount]) -> dict:
 @store_required
 def overview(request):
     now = timezone.now()
-    days = store_daily_counts(store=request.store, now=now)
+    overview = store_overview(store=request.store, now=now)
     context = {
         "now": now,
-        "figures": store_overview_figures(store=request.store, now=now),
-        "days": days,
-        "chart": bar_chart(days),
+        "figures": overview.figures,
+        "days": overview.days,
+        "chart": bar_chart(overview.days),
         "unread_count": notifications_unread_count(membership=request.membership),
     }
     return render(request, "tickets/overview.html", context)
