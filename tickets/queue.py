@@ -26,7 +26,7 @@ from merchants.models import Store
 
 from . import sla
 from .models import Category, Policy, Reply, Ticket, TicketKind, TicketState
-from .selectors import TicketClock, ticket_clock, tickets_with_clock
+from .selectors import TicketClock, ticket_clock
 
 PAGE_SIZE = 25
 # 即将超时: less than this left on the ticket's own clock.
@@ -352,8 +352,15 @@ def queue_page(
             skip = max(0, start - len(open_ids))
             rest = queryset.exclude(state=TicketState.OPEN).order_by(*_REST_ORDER)
             ids += list(rest.values_list("pk", flat=True)[skip : skip + page_size - len(ids)])
-    tickets = tickets_with_clock(Ticket.objects.filter(pk__in=ids)).select_related("assignee")
-    by_id = {ticket.pk: ticket for ticket in tickets}
+    # The clocks need each ticket's store and policy (with its calendar): both are
+    # already here, so the page's tickets are one query.
+    policy_by_id = {policy.pk: policy for policy in policies}
+    tickets = Ticket.objects.filter(pk__in=ids).select_related("assignee").order_by()
+    by_id = {}
+    for ticket in tickets:
+        ticket.store = store
+        ticket.policy = policy_by_id[ticket.policy_id]
+        by_id[ticket.pk] = ticket
     page_tickets = [by_id[pk] for pk in ids if pk in by_id]
     clocks = [ticket_clock(ticket=ticket, now=now) for ticket in page_tickets]
     rows = [
