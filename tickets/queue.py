@@ -275,6 +275,22 @@ class QueuePage:
         return self.number + 1
 
 
+def _time_left_key(*, policies: list[Policy], now: datetime):
+    """The sort key of an open ticket by time left on its own clock: (time left, due_at,
+    pk). Within one clock, time left follows due_at, so a clock's tickets read in due_at
+    order are already in key order."""
+    schedules = {p.pk: p.schedule() for p in policies if p.clock == sla.WORKING}
+
+    def key(pk: int, due_at: datetime, policy_id: int | None) -> tuple:
+        schedule = schedules.get(policy_id)
+        if schedule is None:
+            return (due_at - now, due_at, pk)
+        left = sla.remaining(now=now, due_at=due_at, clock=sla.WORKING, schedule=schedule)
+        return (left, due_at, pk)
+
+    return key
+
+
 def _by_time_left(
     queryset: QuerySet[Ticket], *, policies: list[Policy], end: int, now: datetime
 ) -> tuple[list[int], bool]:
@@ -284,27 +300,46 @@ def _by_time_left(
     working = [p for p in policies if p.clock == sla.WORKING]
     streams = [
         (None, open_tickets.exclude(policy__in=[p.pk for p in working])),
-        *((p, open_tickets.filter(policy=p.pk)) for p in working),
+        *((p.pk, open_tickets.filter(policy=p.pk)) for p in working),
     ]
+    key = _time_left_key(policies=policies, now=now)
     merged = []
     exhausted = True
-    for policy, stream in streams:
+    for policy_id, stream in streams:
         rows = list(stream.order_by("due_at", "pk").values_list("pk", "due_at")[:end])
         exhausted = exhausted and len(rows) < end
-        if policy is None:
-            keyed = [(due_at - now, pk) for pk, due_at in rows]
-        else:
-            schedule = policy.schedule()
-            keyed = [
-                (
-                    sla.remaining(now=now, due_at=due_at, clock=sla.WORKING, schedule=schedule),
-                    pk,
-                )
-                for pk, due_at in rows
-            ]
-        merged.append(keyed)  # each stream is already in time-left order
-    ordered = [pk for _, pk in heapq.merge(*merged)][:end]
+        merged.append([key(pk, due_at, policy_id) for pk, due_at in rows])  # in key order
+    ordered = [pk for *_, pk in heapq.merge(*merged)][:end]
     return ordered, exhausted
+
+
+class _Found(NamedTuple):
+    pk: int
+    state: str
+    due_at: datetime
+    created_at: datetime
+    policy_id: int
+
+
+def _in_memory_order(found: list[_Found], *, sort: str, policies: list[Policy], now: datetime):
+    """Every match of a search, in the order the SQL path gives a tab (``_ORDER``, or
+    open tickets by time left, then the rest by ``_REST_ORDER``)."""
+    if sort in _ORDER:
+        field = _ORDER[sort][0].lstrip("-")
+        descending = _ORDER[sort][0].startswith("-")
+        return [
+            f.pk for f in sorted(found, key=lambda f: (getattr(f, field), f.pk), reverse=descending)
+        ]
+    key = _time_left_key(policies=policies, now=now)
+    open_found = sorted(
+        key(f.pk, f.due_at, f.policy_id) for f in found if f.state == TicketState.OPEN
+    )
+    rest = sorted(
+        (f for f in found if f.state != TicketState.OPEN),
+        key=lambda f: (f.due_at, f.pk),
+        reverse=True,
+    )
+    return [pk for *_, pk in open_found] + [f.pk for f in rest]
 
 
 def queue_page(
@@ -320,10 +355,11 @@ def queue_page(
     page_size: int = PAGE_SIZE,
     policies: list[Policy] | None = None,
 ) -> QueuePage:
-    """One page of a tab. Queries: the platform's policies (2, unless given), the count (capped at
-    PAGES_AHEAD pages past this one), one per clock stream (time-left sort) or one
-    (other sorts), the rest after the open tickets, and the page's tickets with their
-    clocks (3): fixed, whatever the rows."""
+    """One page of a tab. Queries: the platform's policies (2, unless given), the count
+    (capped at PAGES_AHEAD pages past this one; a search reads its matches instead, and
+    when they are all there orders them itself), one per clock stream (time-left sort) or
+    one (other sorts), the rest after the open tickets, and the page's tickets: fixed,
+    whatever the rows."""
     if policies is None:
         policies = platform_policies(platform=store.platform)
     queryset = queue_queryset(
@@ -337,12 +373,27 @@ def queue_page(
     )
     asked = max(1, page_number)
     limit = (asked + PAGES_AHEAD) * page_size
-    count = capped_count(queryset, cap=limit + 1)
+    found = None
+    if filters.get("q"):
+        # A search usually matches a few tickets: read them all (up to the count's cap)
+        # in one trigram index scan and order them here, instead of one scan for the
+        # count and one per ordered read. Past the cap it counted them, as below.
+        found = [
+            _Found(*row)
+            for row in queryset.order_by().values_list(
+                "pk", "state", "due_at", "created_at", "policy_id"
+            )[: limit + 1]
+        ]
+        count = len(found)
+    else:
+        count = capped_count(queryset, cap=limit + 1)
     more = count > limit
     count = min(count, limit)
     number = min(asked, max(1, -(-count // page_size)))
     start, end = (number - 1) * page_size, number * page_size
-    if sort in _ORDER:
+    if found is not None and not more:
+        ids = _in_memory_order(found, sort=sort, policies=policies, now=now)[start:end]
+    elif sort in _ORDER:
         ids = list(queryset.order_by(*_ORDER[sort]).values_list("pk", flat=True)[start:end])
     else:
         open_ids, all_open = _by_time_left(queryset, policies=policies, end=end, now=now)

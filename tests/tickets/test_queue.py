@@ -220,6 +220,32 @@ def test_the_list_total_is_counted_only_a_few_pages_ahead(jd, owner_client, monk
     assert "Page 1 of more than 1" in html
 
 
+@pytest.mark.parametrize("sort", ["left", "created", "-created", "due", "-due"])
+def test_a_search_orders_its_matches_as_the_tab_does(jd_queue, sort, monkeypatch):
+    # given the mixed clocks of jd_queue and escalated tickets, every number matching "-"
+    store, user = jd_queue
+    for i in range(3):
+        opened(store, f"LATE-{i}", local(20, 10 + i))
+    sweep_run(now=local(24, 11))
+    tab = [
+        numbers(page_of(store, user, view="all", sort=sort, size=3, number=n)) for n in (1, 2, 3)
+    ]
+    # when searched: all matches read at once and ordered in memory
+    searched = [
+        numbers(page_of(store, user, view="all", sort=sort, q="-", size=3, number=n))
+        for n in (1, 2, 3)
+    ]
+    # then the order is the tab's
+    assert searched == tab
+    # and with more matches than the count reads, the ordered reads give the same pages
+    monkeypatch.setattr(queue, "PAGES_AHEAD", 0)
+    many = [
+        numbers(page_of(store, user, view="all", sort=sort, q="-", size=3, number=n))
+        for n in (1, 2, 3)
+    ]
+    assert many == tab
+
+
 @pytest.mark.parametrize(
     ("term", "found"),
     [
