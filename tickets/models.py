@@ -312,6 +312,9 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             # store's at a time, so the store is part of the range read.
             models.Index(
                 fields=["assignee", "store", "state", "due_at"],
+                # Only assigned tickets: escalating an unassigned one (most of what the
+                # sweep escalates) writes nothing here.
+                condition=Q(assignee__isnull=False),
                 name="ticket_mine",
             ),
         ]

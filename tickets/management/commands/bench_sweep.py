@@ -73,16 +73,21 @@ class Command(BaseCommand):
 
         # Ours: escalation.
         self._seed(tickets, overdue=True)
+        wal_start = self._wal_position()
         with counting() as queries:
             start = time.perf_counter()
             escalated, batches = sweep_escalations(now=self.now, batch_size=batch_size)
             ours = time.perf_counter() - start
+        wal_bytes = self._wal_bytes_since(wal_start)
         assert escalated == tickets, (escalated, tickets)
         assert TicketEvent.objects.filter(action="escalated").count() == tickets
         ours_rate = tickets / ours
         per_batch = queries.count / max(batches, 1)
         out(f"sweep escalations : {ours_rate:>10,.0f} tickets/s  ({ours:.2f} s, {batches} batches)")
         out(f"queries per batch : {per_batch:>10.1f}  (incl. savepoints; fixed, not per ticket)")
+        # What each escalation writes (the row, its event and every index entry): unlike
+        # the rate, it does not move with what else the machine is doing.
+        out(f"WAL per escalation: {wal_bytes / tickets:>10,.0f} bytes")
 
         # Ours: reminders.
         self._seed(tickets, overdue=False)
@@ -140,6 +145,17 @@ class Command(BaseCommand):
         out(f"ours / naive      : {ours_rate / naive_rate:>10.1f}x")
         out(f"peak memory (RSS) : {peak_rss_mib():>10.0f} MiB")
         self._truncate()
+
+    def _wal_position(self) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")  # full-page images start afresh for every run
+            cursor.execute("SELECT pg_current_wal_insert_lsn()")
+            return cursor.fetchone()[0]
+
+    def _wal_bytes_since(self, position: str) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [position])
+            return int(cursor.fetchone()[0])
 
     def _stores(self, count: int) -> list[int]:
         existing = list(
