@@ -349,11 +349,11 @@ class TicketStaffForm(forms.ModelForm):
 
 # --- big change lists: what each row costs ---------------------------------------------
 # A change list row goes through admin's generic cell rendering; at platform volume
-# (bench_pages, 1 M tickets) the rows' Python, not SQL, was most of a page. Pages show
-# 50 rows, and what every row repeated (a reverse() per link, a widget template per
-# checkbox) is done once per page.
+# (bench_pages, 1 M tickets) the rows' Python, not SQL, was most of a page (~0.5 ms a
+# row). The staff's big lists show 25 rows, and what every row repeated (a reverse() per
+# link, a widget template per checkbox) is done once per page.
 
-LIST_PER_PAGE = 50
+LIST_PER_PAGE = 25
 
 
 def id_url(name: str, *, current_app: str) -> Callable[[object], str]:

@@ -98,7 +98,7 @@ def test_queue_pages_keep_queue_order_and_figures(arbitrator_client):
     day_report(store, "2.5")
     tickets = [
         escalated_ticket(store=store, created_at=TUESDAY_10_SHANGHAI + timedelta(minutes=i))
-        for i in range(EscalatedTicketAdmin.list_per_page + 1)
+        for i in range(LIST_PER_PAGE + 1)
     ]
     url = reverse(QUEUE_URL)
 
