@@ -291,13 +291,23 @@ def _time_left_key(*, policies: list[Policy], now: datetime):
     return key
 
 
-def _by_time_left(
-    queryset: QuerySet[Ticket], *, policies: list[Policy], end: int, now: datetime
-) -> tuple[list[int], bool]:
-    """The ids of the first ``end`` open tickets by time left on their own clock, and
-    whether that is all of them (every stream ran out before ``end``)."""
+def _open_by_time_left(
+    queryset: QuerySet[Ticket], *, policies: list[Policy], start: int, end: int, now: datetime
+) -> tuple[list[int], int | None]:
+    """The ids of the open tickets ranked [start, end) by time left on their own clock,
+    and how many open tickets there are if they ran out before ``end`` (else None).
+
+    With one clock (a platform without working-hours policies) time left is due_at
+    order: the database skips to the page (an index read). With several, each clock's
+    first ``end`` tickets are read in due_at order and merged here."""
     open_tickets = queryset.filter(state=TicketState.OPEN)
     working = [p for p in policies if p.clock == sla.WORKING]
+    if not working:
+        ids = list(open_tickets.order_by("due_at", "pk").values_list("pk", flat=True)[start:end])
+        if len(ids) == end - start:
+            return ids, None
+        # Ran out on this page; past the last page of them it takes a count.
+        return ids, (start + len(ids) if ids or not start else open_tickets.count())
     streams = [
         (None, open_tickets.exclude(policy__in=[p.pk for p in working])),
         *((p.pk, open_tickets.filter(policy=p.pk)) for p in working),
@@ -310,7 +320,7 @@ def _by_time_left(
         exhausted = exhausted and len(rows) < end
         merged.append([key(pk, due_at, policy_id) for pk, due_at in rows])  # in key order
     ordered = [pk for *_, pk in heapq.merge(*merged)][:end]
-    return ordered, exhausted
+    return ordered[start:end], (len(ordered) if exhausted else None)
 
 
 class _Found(NamedTuple):
@@ -358,8 +368,9 @@ def queue_page(
     """One page of a tab. Queries: the platform's policies (2, unless given), the count
     (capped at PAGES_AHEAD pages past this one; a search reads its matches instead, and
     when they are all there orders them itself), one per clock stream (time-left sort) or
-    one (other sorts), the rest after the open tickets, and the page's tickets: fixed,
-    whatever the rows."""
+    one (other sorts), the rest after the open tickets (with, on a one-clock platform,
+    a count of the open ones when the page lies past them all), and the page's
+    tickets: a fixed bound, whatever the rows."""
     if policies is None:
         policies = platform_policies(platform=store.platform)
     queryset = queue_queryset(
@@ -396,11 +407,12 @@ def queue_page(
     elif sort in _ORDER:
         ids = list(queryset.order_by(*_ORDER[sort]).values_list("pk", flat=True)[start:end])
     else:
-        open_ids, all_open = _by_time_left(queryset, policies=policies, end=end, now=now)
-        ids = open_ids[start:end]
-        if all_open and len(ids) < page_size:
+        ids, open_total = _open_by_time_left(
+            queryset, policies=policies, start=start, end=end, now=now
+        )
+        if open_total is not None and len(ids) < page_size:
             # The page runs past the open tickets: continue with the others.
-            skip = max(0, start - len(open_ids))
+            skip = max(0, start - open_total)
             rest = queryset.exclude(state=TicketState.OPEN).order_by(*_REST_ORDER)
             ids += list(rest.values_list("pk", flat=True)[skip : skip + page_size - len(ids)])
     # The clocks need each ticket's store and policy (with its calendar): both are

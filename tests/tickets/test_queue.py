@@ -220,6 +220,27 @@ def test_the_list_total_is_counted_only_a_few_pages_ahead(jd, owner_client, monk
     assert "Page 1 of more than 1" in html
 
 
+def test_a_one_clock_store_pages_from_the_open_tickets_into_the_rest():
+    # given a Taobao store (one clock: the database skips to the page) with 3 open
+    # tickets and 5 escalated ones
+    owner = MembershipFactory(store=StoreFactory(), role="owner")
+    store, user = owner.store, owner.user
+    for i in range(3):
+        opened(store, f"OPEN-{i}", local(24, 12 + i))
+    for i in range(5):
+        opened(store, f"LATE-{i}", local(20, 10 + i))
+    sweep_run(now=local(24, 11))
+    # when paged 2 at a time
+    pages = [numbers(page_of(store, user, view="all", number=n, size=2)) for n in (1, 2, 3, 4)]
+    # then the open ones by time left, then the rest (page 3 lies past every open one)
+    assert pages == [
+        ["OPEN-0", "OPEN-1"],
+        ["OPEN-2", "LATE-4"],
+        ["LATE-3", "LATE-2"],
+        ["LATE-1", "LATE-0"],
+    ]
+
+
 @pytest.mark.parametrize("sort", ["left", "created", "-created", "due", "-due"])
 def test_a_search_orders_its_matches_as_the_tab_does(jd_queue, sort, monkeypatch):
     # given the mixed clocks of jd_queue and escalated tickets, every number matching "-"
