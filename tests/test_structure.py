@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("config", "merchants", "tickets", "arbitration")
+APPS = ("config", "merchants", "tickets", "arbitration", "audit")
 
 
 def project_modules() -> dict[str, Path]:

@@ -1,0 +1,1 @@
+"""The audit trail: who changed what, when, through the staff admin or the API."""
