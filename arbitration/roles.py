@@ -39,6 +39,8 @@ ROLES: dict[str, list[tuple[str, str]]] = {
     "ops": VIEW_ALL
     + [
         ("tickets", "decide_exemption"),
+        # Who changed what through the admin and the API (read-only for everyone).
+        ("audit", "view_auditentry"),
         # The appeal window is data ops keep.
         ("arbitration", "view_appealpolicy"),
         ("arbitration", "change_appealpolicy"),

@@ -5,6 +5,7 @@ file-system Celery broker) so a newcomer can try it at once; production and CI
 set DATABASE_URL and REDIS_URL to PostgreSQL and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -44,6 +45,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
+    "csp",
     "merchants",
     "tickets",
     "arbitration",
@@ -60,8 +63,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "audit.middleware.AuditMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -86,6 +92,8 @@ TEMPLATES = [
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
+SILENCED_SYSTEM_CHECKS: list[str] = []
+
 # Database: PostgreSQL in production and CI; a SQLite file when nothing is configured.
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
@@ -98,7 +106,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # The covering indexes' extra columns (INCLUDE) are PostgreSQL's; SQLite builds the
     # same indexes without them, which is all the embedded default needs.
-    SILENCED_SYSTEM_CHECKS = ["models.W040"]
+    SILENCED_SYSTEM_CHECKS.append("models.W040")
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Tuned for short queries: PostgreSQL's JIT compiled a page's aggregates (the
     # queue's tab counts) for ~15 ms to save less (bench_pages at 1 M: the default queue
@@ -119,6 +127,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes first: it refuses a locked-out username+IP before a password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -178,6 +191,48 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 
+# The cache: Redis when REDIS_URL is set (shared by every web process: the API's rate
+# limit counts across workers), else this process's memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "xietong",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Login throttling (django-axes, the database handler): AXES_FAILURE_LIMIT wrong passwords
+# for one username from one IP lock that pair out for AXES_COOLOFF_MINUTES; another user,
+# or the same user from elsewhere, still logs in. A good login resets the count.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The lock lasts its 15 minutes from the lockout: retrying meanwhile does not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "config.lockout.login_locked_out"
+# Its start-up banner on every command is noise; lockouts are still logged.
+AXES_VERBOSE = False
+# No axes pages in the admin (they have no Chinese): `manage.py axes_reset_username NAME`.
+AXES_ENABLE_ADMIN = False
+# Behind a proxy the client's address is the proxy's: set AXES_IPWARE_PROXY_COUNT (the
+# number of proxies in front of Django) so axes reads it from X-Forwarded-For instead.
+# Without one, only REMOTE_ADDR: a client could write any X-Forwarded-For it likes.
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=None)
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
+# The intake API's rate limit: a token bucket per API token (tickets.api.TokenBucketThrottle),
+# refilled at API_RATE_PER_SECOND, holding up to API_RATE_BURST requests.
+API_RATE_LIMIT = {
+    "rate": env.float("API_RATE_PER_SECOND", default=20),
+    "burst": env.int("API_RATE_BURST", default=40),
+}
+
 # Tests that need PostgreSQL or Redis fail instead of skipping when this is set (CI).
 REQUIRE_SERVICES = env("REQUIRE_SERVICES")
 
@@ -194,6 +249,44 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+    # HTTPS only: a year of HSTS for this host and its subdomains. Not preloaded: the preload
+    # list is hard to leave, and a deployment's other subdomains may not all be HTTPS yet.
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS.append("security.W021")  # not preloading is the choice above
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Behind a TLS-terminating proxy (nginx, a load balancer) that sets X-Forwarded-Proto
+    # and strips any the client sent: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https.
+    # Never set it without such a proxy: a client could then claim HTTPS itself.
+    if env.str("SECURE_PROXY_SSL_HEADER", default=""):
+        SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER"))
+# Cookies JavaScript never needs: the session, and the CSRF token (htmx sends the token
+# from the page, <body hx-headers>, not from the cookie).
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# No framing by default; the views that show evidence in an <iframe> of our own pages
+# say SAMEORIGIN themselves (xframe_options_sameorigin).
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp 4): scripts only from our own static files, no inline
+# script or event-handler attribute anywhere (static/js/dashboard.js does the page's
+# wiring). Inline styles stay allowed: the admin's templates and some pages carry style
+# attributes and <style> blocks, which cannot run code. A view that sends its own header
+# (the evidence files' "sandbox") keeps it: the middleware never overwrites one.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+    },
+}
 
 # Evidence uploads: the size limit (SPEC.md: size and type limits; 20 MB default).
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)

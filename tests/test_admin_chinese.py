@@ -28,6 +28,7 @@ from arbitration.reports import report_day
 from arbitration.services.appeals import appeal_file
 from arbitration.services.decisions import ticket_compensate, ticket_judge
 from arbitration.services.findings import evidence_mark_forged
+from audit.models import AuditEntry
 from merchants.models import DailyOrderVolume
 from tests.factories import (
     TUESDAY_10_SHANGHAI,
@@ -42,6 +43,7 @@ from tickets.services.contacts import contact_log
 from tickets.services.exemptions import exemption_request
 from tickets.services.intake import ticket_open
 from tickets.services.lifecycle import ticket_escalate, ticket_reply
+from tickets.services.tokens import api_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -359,6 +361,22 @@ def admin_data(superuser):
     )
     report_day(day=date(2026, 11, 25), now=t0 + timedelta(days=2))
     settlement_close_month(month=date(2026, 11, 1), now=datetime(2026, 12, 2, tzinfo=UTC))
+    # The intake API's token for the platform CS system, expiring in 90 days.
+    api_token_create(user=superuser, name="平台客服系统", expires_at=t0 + timedelta(days=90))
+    # A staff change in the audit trail (written by the audit middleware in production).
+    AuditEntry.objects.create(
+        at=t0,
+        actor=superuser,
+        actor_label=superuser.get_username(),
+        via="admin",
+        method="POST",
+        path="/admin/tickets/ticket/1/change/",
+        object_type="tickets.ticket",
+        object_id="1",
+        status_code=302,
+        outcome="done",
+        what={"changes": [{"field": "assignee", "old": "#7", "new": "dianzhu (#9)"}]},
+    )
     return {"exemption": exemption}
 
 

@@ -35,6 +35,7 @@ from arbitration.services.exemptions import exemption_grant, exemption_reject
 from . import sla
 from .durations import duration_text
 from .models import (
+    ApiToken,
     CalendarException,
     ContactAttempt,
     ContactChannel,
@@ -55,6 +56,7 @@ from .queue import search_filter
 from .selectors import format_remaining, ticket_clock_paused, ticket_remaining, tickets_with_clock
 from .services.lifecycle import ticket_confirm, ticket_escalate
 from .services.team import STAFF_NOTE_MAX, store_check_assignee, ticket_staff_update
+from .services.tokens import api_tokens_revoke
 
 # --- what staff read: durations, weekdays and event details in the admin's language ----
 
@@ -852,3 +854,47 @@ class DeliveryAdmin(ServiceWrittenAdmin):
     @admin.display(description=_("key"))
     def key_code(self, obj: Delivery):
         return format_html("<code>{}</code>", obj.key)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """The intake API's tokens: ops see them, set an expiry and revoke; only
+    `manage.py create_api_token` makes one (its key is shown once, at the command line)."""
+
+    list_display = ["name", "user", "status", "created_at", "expires_at", "last_used_at"]
+    list_filter = ["is_active", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "user__username"]
+    list_select_related = ["user"]
+    fields = ["name", "user", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    readonly_fields = ["user", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("status"))
+    def status(self, obj: ApiToken) -> str:
+        if obj.revoked_at is not None:
+            return gettext("Revoked")
+        if obj.expires_at is not None and obj.expires_at <= timezone.now():
+            return gettext("Expired")
+        if not obj.is_active:
+            return gettext("Inactive")
+        return gettext("Active")
+
+    @admin.action(description=_("Revoke selected API tokens"), permissions=["change"])
+    def revoke(self, request, queryset):
+        tokens = list(queryset.filter(revoked_at__isnull=True))
+        count = api_tokens_revoke(tokens=tokens)
+        for token in tokens:
+            self.log_change(request, token, [{"changed": {"fields": ["revoked at"]}}])
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d API token revoked: requests with it now get 401.",
+                "%(count)d API tokens revoked: requests with them now get 401.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )

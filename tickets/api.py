@@ -4,17 +4,23 @@ A thin caller of tickets.services: it parses and checks the shape of the input,
 finds the store, and turns the service's refusals into field-keyed 400/409 answers.
 """
 
+import math
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, NinjaAPI, Schema, Status
-from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
+from ninja.throttling import BaseThrottle
 from pydantic import AwareDatetime, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -51,9 +57,50 @@ class BearerToken(HttpBearer):
         )
         if api_token is None or not api_token.user.has_perm("tickets.use_intake_api"):
             return None
+        now = timezone.now()
+        # Said plainly: the CS system's operators must know to ask ops for a new token.
+        if api_token.revoked_at is not None:
+            raise AuthenticationError(message=_("This API token has been revoked."))
+        if api_token.expires_at is not None and api_token.expires_at <= now:
+            raise AuthenticationError(message=_("This API token has expired."))
         # One UPDATE, no model save: no signals, no race with an admin editing the token.
-        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=timezone.now())
+        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
         return api_token
+
+
+class TokenBucketThrottle(BaseThrottle):
+    """A token bucket per API token (GCRA): ``rate`` requests a second on average, up to
+    ``burst`` at once; settings.API_RATE_LIMIT = {"rate": ..., "burst": ...}.
+
+    The bucket is one timestamp in Django's cache (Redis in production, shared by every
+    worker): the "theoretical arrival time" of the next request. A read and a write, not
+    an atomic script: two workers racing on one token may let a request or two past the
+    limit, which is all a rate limit needs. Ninja answers 429 with Retry-After (seconds,
+    rounded up) from wait(). Runs after authentication, so request.auth is the ApiToken.
+    """
+
+    timer = staticmethod(time.time)
+    _local = threading.local()  # wait() has no request; one throttle serves every thread
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        limit = settings.API_RATE_LIMIT
+        interval = 1.0 / float(limit["rate"])
+        burst = int(limit["burst"])
+        # The key's hash, not the pk: unique across databases sharing one Redis.
+        key = f"api-throttle:{request.auth.key_hash}"
+        now = self.timer()
+        arrival = max(float(cache.get(key, now)), now) + interval
+        allowed_from = arrival - burst * interval
+        if now < allowed_from:
+            self._local.wait = allowed_from - now
+            return False
+        # Kept a minute past empty: a spare minute costs nothing; a key gone early costs a refill.
+        cache.set(key, arrival, timeout=math.ceil(arrival - now) + 60)
+        self._local.wait = None
+        return True
+
+    def wait(self) -> float | None:
+        return getattr(self._local, "wait", None)
 
 
 intake_api = NinjaAPI(
@@ -62,6 +109,7 @@ intake_api = NinjaAPI(
     version="1",
     description="Open and read collaborative tickets (协同工单) from the platform CS system.",
     auth=BearerToken(),
+    throttle=TokenBucketThrottle(),
 )
 
 
@@ -163,7 +211,11 @@ def _http_errors(request: HttpRequest, exc: HttpError) -> HttpResponse:
     # A body that isn't JSON is bad input like any other: same 400 shape.
     if exc.status_code == 400:
         return intake_api.create_response(request, {"errors": {NON_FIELD: [str(exc)]}}, status=400)
-    response = intake_api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
+    detail = str(exc)
+    if isinstance(exc, Throttled):
+        # Ninja adds Retry-After (whole seconds) to this response.
+        detail = _("Too many requests for this API token; retry after Retry-After seconds.")
+    response = intake_api.create_response(request, {"detail": detail}, status=exc.status_code)
     if isinstance(exc, AuthenticationError):
         response["WWW-Authenticate"] = "Bearer"
     return response
@@ -184,7 +236,14 @@ def _service_refusal(exc: DjangoValidationError) -> Status:
 
 @intake_api.post(
     "/tickets",
-    response={200: TicketOut, 201: TicketOut, 400: ErrorsOut, 401: DetailOut, 409: ErrorsOut},
+    response={
+        200: TicketOut,
+        201: TicketOut,
+        400: ErrorsOut,
+        401: DetailOut,
+        409: ErrorsOut,
+        429: DetailOut,
+    },
     operation_id="ticket_open",
     summary="Open a ticket (idempotent on its number)",
     description=(
@@ -217,7 +276,7 @@ def ticket_open_view(request: HttpRequest, payload: TicketIn):
 
 @intake_api.get(
     "/tickets/{number}",
-    response={200: TicketOut, 401: DetailOut, 404: DetailOut},
+    response={200: TicketOut, 401: DetailOut, 404: DetailOut, 429: DetailOut},
     operation_id="ticket_get",
     summary="Read a ticket by its platform number",
 )

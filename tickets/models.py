@@ -620,6 +620,9 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    # Blank: never expires. A token past it, or revoked, is refused with 401 (tickets/api.py).
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("API token")
@@ -708,6 +711,10 @@ class Reminder(models.Model):
         PENDING = "pending", pgettext_lazy("sending", "Pending")
         SENT = "sent", _("Sent")
         CANCELLED = "cancelled", _("Cancelled")
+        # Never sent, by the late-sweep rules: a later reminder of the same ticket was
+        # also due (only the nearest goes out), its instant came before the ticket, or
+        # no working time was left before the deadline.
+        SKIPPED = "skipped", _("Skipped")
 
     # The unique (ticket, offset) index serves look-ups by ticket.
     ticket = models.ForeignKey(

@@ -30,6 +30,13 @@
     });
   }, 1000);
 
+  // The top bar's store and language switches submit on change (no inline handlers:
+  // the Content-Security-Policy allows no inline script).
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest("select[data-autosubmit]");
+    if (select && select.form) select.form.submit();
+  });
+
   // Quick phrases (快捷短语): append the chosen text to the remark.
   document.addEventListener("change", function (event) {
     var select = event.target.closest("select[data-insert-into]");

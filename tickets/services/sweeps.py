@@ -17,16 +17,26 @@ from zlib import crc32
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Case, DateTimeField, Exists, OuterRef, Prefetch, Q, Value, When
 from django.utils.translation import gettext as _
 
 from merchants.models import Store
 
+from .. import sla
 from ..bulk import insert_rows, update_by_ids
-from ..models import Reminder, Ticket, TicketEvent, TicketState
+from ..models import (
+    CalendarException,
+    Reminder,
+    Ticket,
+    TicketEvent,
+    TicketState,
+    WorkingCalendar,
+)
 from .common import EVENT_FIELDS
 from .deliveries import deliveries_due
 from .lifecycle import EscalationRow, tickets_confirm_locked, tickets_escalate_locked
 from .notifications import deliveries_announce, notifications_reminders
+from .reminders import SEND, WAIT, reminder_decide
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +58,9 @@ class SweepResult:
 
 
 class ReminderRow(NamedTuple):
+    """What a reminder notice is written from. ``offset_minutes`` is the time really
+    left when it is sent (see ``sweep_reminders``), which the notice states."""
+
     reminder_id: int
     ticket_id: int
     offset_minutes: int
@@ -55,6 +68,24 @@ class ReminderRow(NamedTuple):
     number: str
     due_at: datetime
     recipient_id: int | None
+
+
+class DueReminder(NamedTuple):
+    """A due pending reminder as the sweep reads it: the notice's fields, then what
+    ``reminder_decide`` needs."""
+
+    reminder_id: int
+    ticket_id: int
+    offset_minutes: int
+    store_id: int
+    number: str
+    due_at: datetime
+    recipient_id: int | None
+    fire_at: datetime
+    superseded: bool
+    created_at: datetime
+    clock: str
+    calendar_id: int | None
 
 
 def sweep_run(*, now: datetime, batch_size: int | None = None) -> SweepResult:
@@ -141,11 +172,26 @@ def sweep_auto_confirm(*, now: datetime, batch_size: int) -> tuple[int, int]:
 
 def sweep_reminders(*, now: datetime, batch_size: int) -> tuple[int, int]:
     """Send every reminder whose instant has come, once: the pending → sent update
-    of its row is what makes it once, whatever runs twice or dies midway."""
+    of its row is what makes it once, whatever runs twice or dies midway.
+
+    After a gap (an outage, a beat restart, a ticket that arrived after its reminder
+    instant) a due reminder may instead be skipped or left waiting for the ticket's
+    next working hours: ``reminder_decide`` says which. Returns (sent, batches)."""
+    # A later due reminder of the same ticket makes this one stale (only the nearest
+    # goes out). Pending only: one already sent or skipped says nothing about this one.
+    # Equal instants: the smaller offset is the nearer one.
+    nearer_due = Reminder.objects.filter(
+        ticket_id=OuterRef("ticket_id"), status=Reminder.Status.PENDING, fire_at__lte=now
+    ).filter(
+        Q(fire_at__gt=OuterRef("fire_at"))
+        | Q(fire_at=OuterRef("fire_at"), offset_minutes__lt=OuterRef("offset_minutes"))
+    )
+    sent = 0
 
     def step(limit: int) -> int:
-        rows = [
-            ReminderRow(*values)
+        nonlocal sent
+        due = [
+            DueReminder(*values)
             for values in Reminder.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(
                 status=Reminder.Status.PENDING,
@@ -153,6 +199,7 @@ def sweep_reminders(*, now: datetime, batch_size: int) -> tuple[int, int]:
                 ticket__state=TicketState.OPEN,
                 ticket__due_at__gt=now,
             )
+            .annotate(superseded=Exists(nearer_due))
             .order_by("pk")
             .values_list(
                 "pk",
@@ -163,38 +210,110 @@ def sweep_reminders(*, now: datetime, batch_size: int) -> tuple[int, int]:
                 "ticket__due_at",
                 # Reminders go to the assignee first; unassigned ones to the whole store.
                 "ticket__assignee_id",
+                "fire_at",
+                "superseded",
+                "ticket__created_at",
+                "ticket__policy__clock",
+                "ticket__policy__calendar_id",
             )[:limit]
         ]
-        if not rows:
+        if not due:
             return 0
-        update_by_ids(
-            Reminder,
-            [row.reminder_id for row in rows],
-            status=Reminder.Status.SENT,
-            sent_at=now,
+        schedules = _schedules(
+            {row.calendar_id for row in due if row.clock == sla.WORKING}, now=now
         )
-        insert_rows(
-            TicketEvent,
-            EVENT_FIELDS,
-            (
-                (
-                    row.ticket_id,
-                    "reminder_sent",
-                    "",
-                    "",
-                    None,
-                    now,
-                    "",
-                    {"reminder": row.reminder_id, "minutes_before_due": row.offset_minutes},
+        rows: list[ReminderRow] = []
+        planned: dict[int, int] = {}
+        skipped: list[int] = []
+        waiting: dict[datetime, list[int]] = {}
+        for row in due:
+            decision = reminder_decide(
+                now=now,
+                fire_at=row.fire_at,
+                ticket_created_at=row.created_at,
+                due_at=row.due_at,
+                superseded=row.superseded,
+                clock=row.clock,
+                schedule=schedules.get(row.calendar_id),
+            )
+            if decision.action == SEND:
+                # The notice states the minutes really left (rounded down: never more
+                # time than there is), not the offset the reminder was planned for.
+                left = int(decision.left.total_seconds() // 60)
+                rows.append(ReminderRow(*row[:7])._replace(offset_minutes=left))
+                planned[row.reminder_id] = row.offset_minutes
+            elif decision.action == WAIT:
+                waiting.setdefault(decision.until, []).append(row.reminder_id)
+            else:
+                skipped.append(row.reminder_id)
+        update_by_ids(Reminder, skipped, status=Reminder.Status.SKIPPED)
+        if waiting:
+            # Moving fire_at to the next opening takes the row out of the due set until
+            # then (no re-reading every minute all night). One UPDATE: the openings are
+            # few (one per working calendar in the batch), whatever the row count.
+            Reminder.objects.filter(pk__in=[pk for ids in waiting.values() for pk in ids]).update(
+                fire_at=Case(
+                    *(When(pk__in=ids, then=Value(until)) for until, ids in waiting.items()),
+                    output_field=DateTimeField(),
                 )
-                for row in rows
-            ),
-        )
-        stores = Store.objects.in_bulk({row.store_id for row in rows})
-        deliveries_announce(notifications_reminders(rows=rows, stores=stores, now=now))
-        return len(rows)
+            )
+        if rows:
+            update_by_ids(
+                Reminder,
+                [row.reminder_id for row in rows],
+                status=Reminder.Status.SENT,
+                sent_at=now,
+            )
+            insert_rows(
+                TicketEvent,
+                EVENT_FIELDS,
+                (
+                    (
+                        row.ticket_id,
+                        "reminder_sent",
+                        "",
+                        "",
+                        None,
+                        now,
+                        "",
+                        {
+                            "reminder": row.reminder_id,
+                            "minutes_before_due": row.offset_minutes,
+                            "planned_minutes_before_due": planned[row.reminder_id],
+                        },
+                    )
+                    for row in rows
+                ),
+            )
+            stores = Store.objects.in_bulk({row.store_id for row in rows})
+            deliveries_announce(notifications_reminders(rows=rows, stores=stores, now=now))
+        if skipped or waiting:
+            logger.info(
+                "Reminders at %s: %d skipped, %d waiting for working hours",
+                now.isoformat(),
+                len(skipped),
+                sum(len(ids) for ids in waiting.values()),
+            )
+        sent += len(rows)
+        return len(due)
 
-    return _batches(step, batch_size=batch_size)
+    _total, batches = _batches(step, batch_size=batch_size)
+    return sent, batches
+
+
+def _schedules(calendar_ids: set[int | None], *, now: datetime) -> dict:
+    """The working schedules of a batch's calendars: two queries, however many rows.
+    Only exceptions from the day before ``now`` on matter (time left, next opening)."""
+    ids = {pk for pk in calendar_ids if pk is not None}
+    if not ids:
+        return {}
+    calendars = WorkingCalendar.objects.prefetch_related(
+        Prefetch(
+            "exceptions",
+            queryset=CalendarException.objects.filter(date__gte=(now - timedelta(days=1)).date()),
+        )
+    ).in_bulk(ids)
+    return {pk: calendar.to_schedule() for pk, calendar in calendars.items()}
 
 
 def sweep_deliveries(*, now: datetime) -> int:

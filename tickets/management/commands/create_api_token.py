@@ -4,11 +4,14 @@ The raw key goes to stdout once (so it can be piped into a secret store) and is
 never kept; everything else goes to stderr.
 """
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from tickets.models import ApiToken
 from tickets.services.tokens import api_token_create
@@ -27,12 +30,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--name", default="intake API", help="A label for the token (default: %(default)s)."
         )
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=None,
+            help="Expire the token after this many days (default: never; revoke it in admin "
+            "or with `manage.py revoke_api_token`).",
+        )
 
-    def handle(self, *args, username: str, name: str, **options):
+    def handle(self, *args, username: str, name: str, days: int | None, **options):
         user_model = get_user_model()
         username = username.strip()
         name = name.strip()
         self._check_input(user_model, username=username, name=name)
+        if days is not None and days < 1:
+            raise CommandError("--days must be at least 1.")
+        expires_at = timezone.now() + timedelta(days=days) if days is not None else None
 
         app_label, codename = PERMISSION
         try:
@@ -55,11 +68,13 @@ class Command(BaseCommand):
             elif not user.is_active:
                 raise CommandError(f"User {username!r} is inactive; its token would not work.")
             user.user_permissions.add(permission)
-            token, raw_key = api_token_create(user=user, name=name)
+            token, raw_key = api_token_create(user=user, name=name, expires_at=expires_at)
 
         self.stderr.write(
             f"{'Created' if created else 'Using existing'} user {username!r}; "
-            f"token {token.name!r} (id {token.pk}). The key below is shown only this once."
+            f"token {token.name!r} (id {token.pk}), "
+            f"{'expires ' + token.expires_at.isoformat() if expires_at else 'no expiry'}. "
+            "The key below is shown only this once."
         )
         self.stdout.write(raw_key)
 
