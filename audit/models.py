@@ -15,9 +15,8 @@ from django.db import models
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
-
-class AppendOnlyError(Exception):
-    pass
+# One error for every append-only log (the tickets' events and this trail).
+from tickets.models import AppendOnlyError
 
 
 class Via(models.TextChoices):
