@@ -290,7 +290,8 @@ CONTENT_SECURITY_POLICY = {
 
 # Evidence uploads: the size limit (SPEC.md: size and type limits; 20 MB default).
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Request bodies other than uploaded files (forms, API JSON); larger -> 413/400 unread.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 
 def _web_port() -> int:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -19,9 +20,10 @@ from django.utils.translation import gettext as _
 from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer
 from ninja.throttling import BaseThrottle
-from pydantic import AwareDatetime, StringConstraints, field_validator
+from pydantic import AfterValidator, AwareDatetime, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from merchants.models import Store
@@ -103,6 +105,20 @@ class TokenBucketThrottle(BaseThrottle):
         return getattr(self._local, "wait", None)
 
 
+class UnsupportedMediaType(ValueError):
+    """The body is not declared as JSON; answered 415 (see _http_errors)."""
+
+
+class JsonOnlyParser(Parser):
+    """JSON bodies only, declared as such: a form or text/plain post is refused (415) rather
+    than parsed as JSON on the chance it happens to be some."""
+
+    def parse_body(self, request: HttpRequest):
+        if request.content_type != "application/json":
+            raise UnsupportedMediaType(request.content_type)
+        return super().parse_body(request)
+
+
 intake_api = NinjaAPI(
     urls_namespace="api-v1",
     title="Xietong intake API",
@@ -110,25 +126,36 @@ intake_api = NinjaAPI(
     description="Open and read collaborative tickets (协同工单) from the platform CS system.",
     auth=BearerToken(),
     throttle=TokenBucketThrottle(),
+    parser=JsonOnlyParser(),
 )
 
 
-Text64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refused here, not a 500 at the INSERT.
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", _("Text must not contain NUL characters."))
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+Text64 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), NoNul
+]
 
 
 class TicketIn(Schema):
     number: Text64 = Field(description="The platform's ticket number; the idempotency key.")
     store_code: Text64 = Field(description="The platform's shop id (Store.code).")
     order_number: Text64
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), NoNul]
     kind: TicketKind = TicketKind.NORMAL
     category: Category = Category.OTHER
     worry_free: bool = False
     consumer_name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), NoNul] | None
     ) = None
     consumer_phone: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), NoNul] | None
     ) = None
     created_at: AwareDatetime | None = Field(
         default=None,
@@ -206,8 +233,19 @@ def _schema_errors(request: HttpRequest, exc: NinjaValidationError) -> HttpRespo
     return intake_api.create_response(request, {"errors": errors}, status=400)
 
 
+@intake_api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    # Django refuses from Content-Length alone, before reading: nothing parsed, nothing written.
+    limit_kb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024
+    detail = _("The request body is larger than %(limit)d KB.") % {"limit": limit_kb}
+    return intake_api.create_response(request, {"detail": detail}, status=413)
+
+
 @intake_api.exception_handler(HttpError)
 def _http_errors(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, UnsupportedMediaType):
+        detail = _("Send the ticket as JSON, with Content-Type: application/json.")
+        return intake_api.create_response(request, {"detail": detail}, status=415)
     # A body that isn't JSON is bad input like any other: same 400 shape.
     if exc.status_code == 400:
         return intake_api.create_response(request, {"errors": {NON_FIELD: [str(exc)]}}, status=400)
@@ -242,6 +280,8 @@ def _service_refusal(exc: DjangoValidationError) -> Status:
         400: ErrorsOut,
         401: DetailOut,
         409: ErrorsOut,
+        413: DetailOut,
+        415: DetailOut,
         429: DetailOut,
     },
     operation_id="ticket_open",
@@ -281,7 +321,12 @@ def ticket_open_view(request: HttpRequest, payload: TicketIn):
     summary="Read a ticket by its platform number",
 )
 def ticket_get_view(request: HttpRequest, number: str):
-    ticket = Ticket.objects.select_related("store").filter(number=number).first()
+    # No ticket number holds NUL, and PostgreSQL refuses it even in a WHERE.
+    ticket = (
+        None
+        if "\x00" in number
+        else Ticket.objects.select_related("store").filter(number=number).first()
+    )
     if ticket is None:
         return Status(404, {"detail": "Not found."})
     return ticket

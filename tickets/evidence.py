@@ -10,6 +10,9 @@ bytes themselves (the first :data:`SNIFF_BYTES` of the file) and answers:
 * :func:`sniff_file_kind`: which accepted kind the content is, or ``None``
   when it is something we refuse (executables, archives, HTML/SVG/XML posing
   as text, unknown binary, empty files);
+* :func:`carries_another_format`: whether a file that passed as one kind
+  also is another (a polyglot): a web page inside a photo, an archive
+  appended to a PDF;
 * :func:`name_matches_kind`: whether the uploader's file name agrees with the
   content, so a PDF named ``photo.jpg`` (a "disguised file") can be refused;
 * :func:`sanitize_filename`: a display/download name that cannot traverse
@@ -55,10 +58,12 @@ __all__ = [
     "PDF",
     "PNG",
     "SNIFF_BYTES",
+    "TAIL_BYTES",
     "TEXT",
     "WAV",
     "WEBP",
     "FileKind",
+    "carries_another_format",
     "name_matches_kind",
     "sanitize_filename",
     "sniff_file_kind",
@@ -275,6 +280,52 @@ def sniff_text_encoding(head: bytes) -> str | None:
         return None
     text = _sniff_text(head)
     return text[1] if text is not None else None
+
+
+TAIL_BYTES = 65536 + 22
+"""How much of the file's end callers should pass to :func:`carries_another_format`:
+a ZIP's end-of-central-directory record (22 bytes) plus its longest comment."""
+
+# Elements that make a browser run script or load content. Inside an image or a recording
+# (whose compressed data never spells them out) they mean a page is hiding in the file,
+# waiting for a viewer that sniffs. Not applied to PDF, whose readers never render HTML
+# and whose plain-text content may quote it; not to text, which is refused when it starts
+# with markup. XMP metadata (<x:xmpmeta>, <rdf:RDF>) is legitimate and does not match.
+_SCRIPTABLE_MARKUP = re.compile(
+    rb"<(?:!doctype\s+html|html|head|body|script|iframe|svg|object|embed|meta|form)(?=[\s/>])",
+    re.IGNORECASE,
+)
+_ZIP_END_OF_CENTRAL_DIRECTORY = b"PK\x05\x06"
+_ZIP_EOCD_SIZE = 22
+
+
+def carries_another_format(kind: FileKind, *, head: bytes, tail: bytes) -> bool:
+    """Whether a file :func:`sniff_file_kind` accepted as ``kind`` is also another file.
+
+    ``head`` is its first :data:`SNIFF_BYTES`, ``tail`` its last :data:`TAIL_BYTES` (the
+    same bytes for a small file). Two polyglots are recognised: script markup inside an
+    image or a recording (a JPEG header followed by an HTML page), and a ZIP archive ending
+    the file (a JPEG+ZIP or PDF+ZIP: ZIP readers start from the end, so every accepted
+    kind can carry one, and none ends in a ZIP directory by chance).
+    """
+    if kind.family in (FAMILY_IMAGE, FAMILY_AUDIO) and _SCRIPTABLE_MARKUP.search(
+        head[:SNIFF_BYTES]
+    ):
+        return True
+    return _ends_with_zip_directory(bytes(tail[-TAIL_BYTES:]))
+
+
+def _ends_with_zip_directory(tail: bytes) -> bool:
+    # The record is 22 bytes plus a comment whose length it states, and it ends the file:
+    # only an exact fit counts, so stray "PK\x05\x06" bytes in compressed data do not.
+    start = tail.rfind(_ZIP_END_OF_CENTRAL_DIRECTORY)
+    while start >= 0:
+        if len(tail) - start >= _ZIP_EOCD_SIZE:
+            comment_length = int.from_bytes(tail[start + 20 : start + 22], "little")
+            if start + _ZIP_EOCD_SIZE + comment_length == len(tail):
+                return True
+        start = tail.rfind(_ZIP_END_OF_CENTRAL_DIRECTORY, 0, start)
+    return False
 
 
 def _sniff_binary(head: bytes) -> FileKind | None:

@@ -95,7 +95,8 @@ class CheckedFile(NamedTuple):
 def evidence_file_check(upload: UploadedFile, *, field: str = "file") -> CheckedFile:
     """The checks every evidence file passes, a ticket's or an appeal's: not empty,
     within the size limit, a type we accept *by its content*, a name that agrees with
-    that content. Returns what was found, with the file's SHA-256."""
+    that content, and no second format hiding in it (a polyglot). Returns what was
+    found, with the file's SHA-256."""
     max_bytes = settings.EVIDENCE_MAX_BYTES
     if upload.size is None or upload.size == 0:
         raise field_error(field, _("The file is empty."), code="empty")
@@ -107,7 +108,8 @@ def evidence_file_check(upload: UploadedFile, *, field: str = "file") -> Checked
             code="too_large",
         )
     upload.seek(0)
-    kind = evidence_files.sniff_file_kind(upload.read(evidence_files.SNIFF_BYTES))
+    head = upload.read(evidence_files.SNIFF_BYTES)
+    kind = evidence_files.sniff_file_kind(head)
     original_name = evidence_files.sanitize_filename(upload.name or "")
     if kind is None:
         raise field_error(
@@ -121,6 +123,14 @@ def evidence_file_check(upload: UploadedFile, *, field: str = "file") -> Checked
             _("The file is named %(name)s but its content is %(type)s.")
             % {"name": original_name, "type": kind.content_type},
             code="disguised",
+        )
+    upload.seek(max(upload.size - evidence_files.TAIL_BYTES, 0))
+    tail = upload.read(evidence_files.TAIL_BYTES)
+    if evidence_files.carries_another_format(kind, head=head, tail=tail):
+        raise field_error(
+            field,
+            _("The file also contains a web page or an archive, so it cannot be accepted."),
+            code="polyglot",
         )
     digest = hashlib.sha256()
     upload.seek(0)
