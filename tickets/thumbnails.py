@@ -13,7 +13,9 @@ import logging
 import warnings
 from typing import IO
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from . import evidence as evidence_files
 
 __all__ = ["CONTENT_TYPES", "MAX_PIXELS", "THUMBNAIL_SIZE", "make_thumbnail"]
 
@@ -89,3 +91,26 @@ def _thumbnail(image: Image.Image) -> tuple[bytes, str] | None:
         return out.getvalue(), "png"
     upright.save(out, format="JPEG", quality=_JPEG_QUALITY, optimize=True, progressive=True)
     return out.getvalue(), "jpg"
+
+
+def is_decompression_bomb(kind: evidence_files.FileKind, fileobj: IO[bytes]) -> bool:
+    """True for an image whose header claims more pixels than Pillow will ever decode
+    (over twice ``Image.MAX_IMAGE_PIXELS``, ~179 million): a few hundred bytes that
+    would take gigabytes to draw. Read from the header alone, nothing is decoded; an
+    image Pillow cannot identify (HEIC without a plug-in) is not judged here."""
+    if kind.family != evidence_files.FAMILY_IMAGE:
+        return False
+    fileobj.seek(0)
+    try:
+        with warnings.catch_warnings():
+            # Between the limit and twice it Pillow only warns: such an image is kept
+            # (it gets no thumbnail: make_thumbnail).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(fileobj):
+                return False
+    except Image.DecompressionBombError:
+        return True
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
+    finally:
+        fileobj.seek(0)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
@@ -235,19 +236,31 @@ def test_a_corrupt_image_is_still_accepted_without_a_thumbnail(ticket, member, l
         (10000, 10000),  # between the limit and twice it: Pillow only warns
     ],
 )
-def test_a_decompression_bomb_gets_no_thumbnail_and_no_warning_escapes(
-    ticket, member, width, height
-):
+def test_a_decompression_bomb_gets_no_thumbnail_and_no_warning_escapes(width, height):
     pillows_limit = Image.MAX_IMAGE_PIXELS
     assert pillows_limit < width * height
-    content = png_claiming(width, height)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert make_thumbnail(io.BytesIO(content)) is None
-        item = upload(ticket, member.user, "bomb.png", content)
+        assert make_thumbnail(io.BytesIO(png_claiming(width, height))) is None
     assert [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)] == []
-    assert item.pk and not item.thumbnail
     assert pillows_limit == Image.MAX_IMAGE_PIXELS  # the process-wide setting is not touched
+
+
+def test_a_huge_image_pillow_would_only_warn_about_is_kept_without_a_thumbnail(ticket, member):
+    # 100 million pixels: over Pillow's limit, under twice it (a long screenshot may be).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        item = upload(ticket, member.user, "long.png", png_claiming(10000, 10000))
+    assert item.pk and not item.thumbnail
+    assert [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)] == []
+
+
+def test_a_decompression_bomb_is_refused_and_nothing_is_written(ticket, member, settings):
+    # 900 million pixels in a few hundred bytes: Pillow would never decode it.
+    with pytest.raises(ValidationError) as refused:
+        upload(ticket, member.user, "bomb.png", png_claiming(30000, 30000))
+    assert refused.value.error_dict["file"][0].code == "decompression_bomb"
+    assert not Evidence.objects.exists() and stored_files(settings) == []
 
 
 def test_an_image_over_our_own_pixel_limit_is_not_decoded(monkeypatch):

@@ -19,7 +19,7 @@ from merchants.services import store_check_member
 
 from .. import evidence as evidence_files
 from ..models import Evidence, Ticket
-from ..thumbnails import make_thumbnail
+from ..thumbnails import is_decompression_bomb, make_thumbnail
 from .common import WORKABLE_STATES, field_error, require_state, ticket_event_write, ticket_lock
 
 
@@ -95,8 +95,8 @@ class CheckedFile(NamedTuple):
 def evidence_file_check(upload: UploadedFile, *, field: str = "file") -> CheckedFile:
     """The checks every evidence file passes, a ticket's or an appeal's: not empty,
     within the size limit, a type we accept *by its content*, a name that agrees with
-    that content, and no second format hiding in it (a polyglot). Returns what was
-    found, with the file's SHA-256."""
+    that content, no second format hiding in it (a polyglot) and no decompression bomb.
+    Returns what was found, with the file's SHA-256."""
     max_bytes = settings.EVIDENCE_MAX_BYTES
     if upload.size is None or upload.size == 0:
         raise field_error(field, _("The file is empty."), code="empty")
@@ -131,6 +131,15 @@ def evidence_file_check(upload: UploadedFile, *, field: str = "file") -> Checked
             field,
             _("The file also contains a web page or an archive, so it cannot be accepted."),
             code="polyglot",
+        )
+    if is_decompression_bomb(kind, upload):
+        raise field_error(
+            field,
+            _(
+                "The image claims more pixels than any picture we can show (a decompression "
+                "bomb), so it cannot be accepted."
+            ),
+            code="decompression_bomb",
         )
     digest = hashlib.sha256()
     upload.seek(0)
