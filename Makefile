@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install messages migrate demo bench clean
+.PHONY: run test lint format install messages migrate demo bench clean soak
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,3 +64,10 @@ bench: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_sweep --tickets $(BENCH_TICKETS)
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_reports --tickets $(BENCH_REPORT_TICKETS)
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_pages --tickets $(BENCH_PAGE_TICKETS) --big-store $(BENCH_BIG_STORE)
+
+# Load run (locust headless against gunicorn, PostgreSQL and Redis) in a scratch database,
+# xietong_soak_bench, never the dev one. SOAK_SHORT=1 is a smoke run (tiny seed, 10 s
+# stages); SOAK_RATES, SOAK_DURATION (default 60 s per rate), SOAK_WORKERS, SOAK_THREADS
+# tune it (loadtest/soak.py).
+soak: messages
+	$(BIN)/python -m loadtest.soak
