@@ -183,7 +183,8 @@ def api_what(request, response) -> dict:
         body = b""
     data = _json(body) if body else None
     if isinstance(data, dict):
-        what["keys"] = sorted(str(key) for key in data)[:MAX_ITEMS]
+        # PostgreSQL's JSON cannot hold NUL: a hostile key keeps its place, shown escaped.
+        what["keys"] = sorted(str(key).replace("\x00", "\\x00") for key in data)[:MAX_ITEMS]
     elif body:
         what["body_bytes"] = len(body)
     result = _response_json(response)

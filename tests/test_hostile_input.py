@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from audit.models import AuditEntry
 from config.wsgi import application
 from tests.concurrency import run_together
 from tests.factories import MembershipFactory, StoreFactory, TicketFactory, UserFactory
@@ -204,6 +205,26 @@ def test_a_nul_character_is_refused_by_field_not_a_500(api, field):
     assert response.status_code == 400
     assert response.json() == {"errors": {field: ["Text must not contain NUL characters."]}}
     _assert_nothing_written()
+
+
+def test_a_creation_time_before_2000_is_refused_by_field(api):
+    # Found by the fuzzing: year 84 has no ISO-8601 offset in Beijing time (+08:05:43).
+    response = api.post(
+        TICKETS_URL, _ticket(created_at="0084-05-31T06:32:01Z"), content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["created_at"]
+    _assert_nothing_written()
+
+
+def test_a_nul_in_a_body_key_is_audited_escaped(api):
+    # Found by the fuzzing: PostgreSQL's JSON cannot hold NUL; the audit row still lands.
+    response = api.post(TICKETS_URL, _ticket(**{"x\x00y": 1}), content_type="application/json")
+
+    assert response.status_code == 201
+    (entry,) = AuditEntry.objects.all()
+    assert "x\\x00y" in entry.what["keys"]
 
 
 def test_a_nul_character_in_the_number_read_is_not_found(api):

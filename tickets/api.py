@@ -34,6 +34,9 @@ from .services.tokens import api_token_hash
 
 # The platform's clock and ours may drift a little; beyond this a created_at is a mistake.
 CREATED_AT_MAX_SKEW = timedelta(minutes=5)
+# Nor can a ticket predate the platforms' collaborative tickets (a year like 0084 also has
+# no ISO-8601 offset in Asia/Shanghai time: local mean time was +08:05:43).
+CREATED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 NON_FIELD = "__all__"
 
@@ -175,6 +178,8 @@ class TicketIn(Schema):
     def _created_at_not_in_future(cls, value: datetime | None) -> datetime | None:
         if value is not None and value > timezone.now() + CREATED_AT_MAX_SKEW:
             raise PydanticCustomError("future", "The creation time is in the future.")
+        if value is not None and value < CREATED_AT_EARLIEST:
+            raise PydanticCustomError("too_old", "The creation time is before the year 2000.")
         return value
 
 
