@@ -1,5 +1,7 @@
 """One place for factories, consistent across relations."""
 
+import struct
+import zlib
 from datetime import UTC, datetime
 
 import factory
@@ -105,3 +107,21 @@ def make_evidence(ticket, name="chat.png", content=b"\x89PNG\r\n\x1a\n fake"):
     item.file.save(name, ContentFile(content), save=False)
     item.save()
     return item
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header (with a valid CRC) claims ``width`` x ``height`` pixels and whose
+    data is a few bytes: the shape of a decompression bomb, without the bytes of one."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )

@@ -3,9 +3,7 @@ and a refusal writes nothing."""
 
 import io
 import json
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 from unittest import mock
 
@@ -34,7 +32,13 @@ from schemathesis.specs.openapi.checks import (
 from audit.models import AuditEntry
 from config.wsgi import application
 from tests.concurrency import run_together
-from tests.factories import MembershipFactory, StoreFactory, TicketFactory, UserFactory
+from tests.factories import (
+    MembershipFactory,
+    StoreFactory,
+    TicketFactory,
+    UserFactory,
+    png_claiming,
+)
 from tickets.models import Evidence, Ticket, TicketEvent
 from tickets.services.evidence import evidence_file_check, evidence_upload
 from tickets.services.tokens import api_token_create
@@ -274,21 +278,6 @@ def _zip() -> bytes:
     return out.getvalue()
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    # A header (valid CRC) claiming width x height and a few bytes of data: a bomb's shape.
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 PDF = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
 
@@ -386,7 +375,7 @@ def test_a_decompression_bomb_is_refused_undecoded(merchant, ticket, settings):
     # 50000 x 50000 px in a few hundred bytes: refused from its header, never decoded.
     with mock.patch.object(ImageFile.ImageFile, "load") as load:
         response = _upload_on_the_ticket_page(
-            merchant, ticket, "bomb.png", _png_claiming(50000, 50000)
+            merchant, ticket, "bomb.png", png_claiming(50000, 50000)
         )
 
     assert not load.called

@@ -6,7 +6,6 @@ import io
 import struct
 import warnings
 import wave
-import zlib
 from datetime import timedelta
 from unittest import mock
 
@@ -19,7 +18,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from PIL import Image, ImageFile
 
-from tests.factories import MembershipFactory, TicketFactory, UserFactory, make_evidence
+from tests.factories import (
+    MembershipFactory,
+    TicketFactory,
+    UserFactory,
+    make_evidence,
+    png_claiming,
+)
 from tickets import thumbnails
 from tickets.models import Evidence, TicketEvent
 from tickets.services.evidence import evidence_upload
@@ -48,24 +53,6 @@ def image_bytes(width=640, height=480, *, fmt="PNG", mode="RGB", orientation=Non
         exif[0x0112] = orientation  # Orientation
         image.save(out, format=fmt, exif=exif)
     return out.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A PNG whose header (with a valid CRC) claims ``width`` x ``height`` pixels and whose
-    data is a few bytes: the shape of a decompression bomb, without the bytes of one."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def tiny_pdf(text: str = "Evidence") -> bytes:
