@@ -4,7 +4,7 @@ Each function costs a fixed number of queries whatever the row count; the
 figures are SQL aggregates, never Python loops over tickets.
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,7 @@ from django.db.models import Case, Count, DateField, F, Q, QuerySet, Value, When
 from django.db.models.functions import TruncDate
 
 from arbitration.report_selectors import ReportDay, store_complete_reports
+from arbitration.reports import local_day_bounds
 from merchants.models import Membership, Store
 
 from .models import Notification, Reply, ReplyTemplate, Ticket, TicketState
@@ -67,7 +68,8 @@ def _monday(day: date) -> date:
 
 
 def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=SHANGHAI)
+    # Days are cut where the nightly report cuts them: one definition.
+    return local_day_bounds(day)[0]
 
 
 class OverviewFigures(NamedTuple):
