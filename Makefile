@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install messages migrate demo bench clean soak
+.PHONY: run test lint format install messages migrate demo bench clean soak drills
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,3 +71,10 @@ bench: install
 # tune it (loadtest/soak.py).
 soak: messages
 	$(BIN)/python -m loadtest.soak
+
+# Fault drills (loadtest/drills.py): SIGKILL the worker mid-sweep and mid-delivery, restart
+# PostgreSQL under a sweep and under intake, restart Redis under worker and beat; each
+# prints expected / done / doubled / lost. On a private PostgreSQL cluster and redis-server
+# of their own (never the machine's); `make drills DRILLS="redis"` runs some of them.
+drills: messages
+	$(BIN)/python -m loadtest.drills $(DRILLS)

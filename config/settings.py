@@ -327,6 +327,10 @@ LIVE_RETRY_MS = env.int("LIVE_RETRY_MS", default=1500)
 # The deadline sweep (reminders, escalation, auto-confirm): every minute by default.
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=5000)
+# A delivery claimed this long ago by a worker that never finished (killed, or cut off
+# from the database) is taken over by the sweep; also how long a fresh delivery waits
+# for its after-commit message before the sweep queues it again. `make drills` shortens it.
+DELIVERY_CLAIM_TIMEOUT_SECONDS = env.int("DELIVERY_CLAIM_TIMEOUT_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     "sweep-deadlines": {
         "task": "tickets.tasks.sweep_deadlines",

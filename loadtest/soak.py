@@ -36,6 +36,7 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -610,7 +611,7 @@ def main() -> int:
     logins = results["logins"]
     sweeps = ", ".join(f"{took:.1f} s" for took, _ in sweep.runs)
     setup = [
-        f"Measured {time.strftime('%Y-%m-%d')} with `make soak`"
+        f"Measured {datetime.now(UTC):%Y-%m-%d} with `make soak`"
         + (" (SOAK_SHORT=1: smoke only)" if config.short else "")
         + f"; machine: {machine()}.",
         f"- gunicorn `config.wsgi --worker-class gthread --workers {config.workers} "

@@ -31,6 +31,7 @@ class FakeBot:
 
     def __init__(self):
         self.requests: list[tuple[str, dict]] = []
+        self.keys: list[str | None] = []  # each request's delivery key header
         self.answer: dict = {"errcode": 0, "errmsg": "ok"}
         bot = self
 
@@ -38,6 +39,7 @@ class FakeBot:
             def do_POST(self):
                 length = int(self.headers["Content-Length"])
                 bot.requests.append((self.path, json.loads(self.rfile.read(length))))
+                bot.keys.append(self.headers.get("X-Xietong-Delivery"))
                 data = json.dumps(bot.answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -149,6 +151,8 @@ def test_a_refused_message_is_retried_with_backoff_then_sent_once(
     assert len(fake_bot.requests) == 2
     assert delivery_send(delivery_id=delivery.pk, now=later + timedelta(hours=1)) == "skipped"
     assert len(fake_bot.requests) == 2
+    # Both attempts carry the delivery's key: a receiver can tell a repeat from news.
+    assert fake_bot.keys == [delivery.key, delivery.key]
 
 
 def test_an_unreachable_bot_is_retried_and_finally_marked_failed(

@@ -22,7 +22,11 @@ from ..models import Delivery
 logger = logging.getLogger(__name__)
 
 # A claim older than this belongs to a worker that died mid-send: take it over.
-CLAIM_TIMEOUT = timedelta(minutes=5)
+CLAIM_TIMEOUT = timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT_SECONDS)
+# Sent with every group-bot message: a worker killed between the receiver's answer and
+# the row's update sends the message again after CLAIM_TIMEOUT, with the same key, so a
+# receiver that keeps the keys it has seen can drop the repeat.
+KEY_HEADER = "X-Xietong-Delivery"
 MAX_ATTEMPTS = 8
 
 
@@ -106,15 +110,18 @@ def _send(delivery: Delivery) -> None:
         link=delivery.link,
         timestamp_ms=int(time.time() * 1000),
     )
-    status, payload = post_json(request.url, request.body)
+    status, payload = post_json(request.url, request.body, headers={KEY_HEADER: delivery.key})
     if not bots.answer_ok(kind=store.bot_kind, status=status, payload=payload):
         raise DeliveryError(f"{store.bot_kind} answered {status}: {payload!r}"[:500])
 
 
-def post_json(url: str, body: dict) -> tuple[int, dict | None]:
+def post_json(url: str, body: dict, *, headers: dict | None = None) -> tuple[int, dict | None]:
     data = json.dumps(body, ensure_ascii=False).encode()
     request = urllib.request.Request(
-        url, data=data, method="POST", headers={"Content-Type": "application/json"}
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=settings.BOT_TIMEOUT_SECONDS) as response:
