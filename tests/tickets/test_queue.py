@@ -313,6 +313,33 @@ def test_search_can_use_the_trigram_index():
     assert "ticket_search_trgm" in plan
 
 
+@pytest.mark.postgres
+def test_the_planner_has_statistics_on_exactly_the_searched_expression():
+    """How common a term is comes from statistics on the search expression (migration
+    0020); on any other expression they would be gathered and never used."""
+    from tickets.queue import search_filter
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_statisticsobjdef(oid) FROM pg_statistic_ext "
+            "WHERE stxname = 'ticket_search_text_stats'"
+        )
+        (definition,) = cursor.fetchone()
+        cursor.execute("SELECT pg_get_indexdef('ticket_search_trgm'::regclass)")
+        (index,) = cursor.fetchone()
+    expression = definition.split(" ON ", 1)[1].rsplit(" FROM ", 1)[0]
+    assert expression.startswith("upper(")
+
+    # The two are deparsed with different parentheses around the casts.
+    def bare(sql: str) -> str:
+        return "".join(ch for ch in sql if ch not in "() ")
+
+    assert bare(expression) + "gin_trgm_ops" in bare(index)
+    # And the queue's own SQL is that expression (what the index test above relies on).
+    sql = str(search_filter(Ticket.objects.all(), "x").query)
+    assert 'UPPER("tickets_ticket"."number" || \' \' || "tickets_ticket"."order_number"' in sql
+
+
 # --- the pages ------------------------------------------------------------------------
 
 
