@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from loadtest.soak import _stop, _wait_http, machine, out
+from loadtest.soak import machine, out, stop_process, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "drills"  # logs of the processes the drills start
@@ -507,7 +507,7 @@ class Cluster:
             ],
         )
         base = f"http://127.0.0.1:{self.config.web_port}"
-        _wait_http(f"{base}/accounts/login/", self.web, timeout=60)
+        wait_http(f"{base}/accounts/login/", self.web, timeout=60)
         return base
 
     def kill_worker(self) -> None:
@@ -521,7 +521,7 @@ class Cluster:
         if self.supervisor.is_alive():
             self.supervisor.join()
         for process, name in ((self.web, "gunicorn"), (self.beat, "beat"), (self.worker, "worker")):
-            _stop(process, name)
+            stop_process(process, name)
 
 
 def wait_until(check, *, timeout: float, every: float = 0.05) -> float | None:

@@ -391,7 +391,7 @@ def machine() -> str:
 # --- the processes -----------------------------------------------------------------------
 
 
-def _wait_http(url: str, process: subprocess.Popen, timeout: float) -> None:
+def wait_http(url: str, process: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -405,7 +405,7 @@ def _wait_http(url: str, process: subprocess.Popen, timeout: float) -> None:
     raise SystemExit(f"gunicorn did not answer {url} in {timeout:.0f} s")
 
 
-def _stop(process: subprocess.Popen | None, name: str) -> None:
+def stop_process(process: subprocess.Popen | None, name: str) -> None:
     """SIGTERM the process group we started (start_new_session), SIGKILL if it lingers."""
     if process is None or process.poll() is not None:
         return
@@ -449,7 +449,7 @@ class SweepLoop(threading.Thread):
 
     def stop(self):
         self.stopping.set()
-        _stop(self.process, "sweep")
+        stop_process(self.process, "sweep")
         self.join(timeout=20)
 
 
@@ -563,7 +563,7 @@ def main() -> int:
             gunicorn = subprocess.Popen(
                 gunicorn_cmd, cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
             )
-        _wait_http(f"{base}/accounts/login/", gunicorn, timeout=60)
+        wait_http(f"{base}/accounts/login/", gunicorn, timeout=60)
         sweep.start()
         out(
             f"gunicorn up ({config.workers} workers × {config.threads} threads); "
@@ -599,9 +599,9 @@ def main() -> int:
         if locust.returncode != 0 or not results_path.exists():
             raise SystemExit(f"locust failed ({locust.returncode}): see {WORK}/locust.log")
     finally:
-        _stop(locust, "locust")
+        stop_process(locust, "locust")
         sweep.stop()
-        _stop(gunicorn, "gunicorn")
+        stop_process(gunicorn, "gunicorn")
         if redis_client is not None:
             redis_client.flushdb()
         subprocess.run(["rm", "-rf", str(media)], check=False)
