@@ -45,12 +45,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from loadtest.soak import machine, out, stop_process, wait_http
+from tickets.bots import DELIVERY_KEY_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "drills"  # logs of the processes the drills start
 DATABASE = "xietong_drills_bench"
 STORE_PREFIX = "DRILL-"
-KEY_HEADER = "X-Xietong-Delivery"
 BIN = Path(sys.executable).parent
 
 
@@ -223,7 +223,7 @@ class Receiver:
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 with receiver.lock:
-                    receiver.keys[self.headers.get(KEY_HEADER)] += 1
+                    receiver.keys[self.headers.get(DELIVERY_KEY_HEADER)] += 1
                 data = b'{"errcode": 0, "errmsg": "ok"}'
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -590,10 +590,13 @@ class Drills:
             deliveries(self.db, self.receiver, self.config.reminders),
         ]
 
-    def _settle(self, rows) -> float | None:
-        return wait_until(
+    def _settle(self, rows, *, since: float) -> float | None:
+        """Seconds from ``since`` (the fault) until every count of ``rows()`` is
+        complete, or None if that took longer than the drill's timeout."""
+        done = wait_until(
             lambda: all(row.complete for row in rows()), timeout=self.config.timeout, every=0.5
         )
+        return None if done is None else time.monotonic() - since
 
     def _mid_sweep(self, fault, label: str) -> tuple[str, float | None]:
         """Seed, start the sweep, apply ``fault`` once 10 % of the overdue tickets are
@@ -613,8 +616,7 @@ class Drills:
         fault_text = f"{label} with {at:,} of {total:,} escalated (sweep still running)"
         if after >= total:
             fault_text += " — but the sweep had finished by then: not a mid-sweep fault"
-        recovered = self._settle(self._sweep_rows)
-        return fault_text, recovered and time.monotonic() - faulted
+        return fault_text, self._settle(self._sweep_rows, since=faulted)
 
     def worker_sweep(self) -> Result:
         text, recovered = self._mid_sweep(self.cluster.kill_worker, "worker SIGKILLed")
@@ -654,13 +656,13 @@ class Drills:
         def rows():
             return [reminders(self.db, count), deliveries(self.db, self.receiver, count)]
 
-        recovered = self._settle(rows)
+        recovered = self._settle(rows, since=faulted)
         text = f"worker SIGKILLed with {at:,} of {count:,} messages received"
         return Result(
             "worker-delivery",
             text,
             rows(),
-            recovered and time.monotonic() - faulted,
+            recovered,
             [self.cluster.supervisor_note()],
         )
 
@@ -702,11 +704,7 @@ class Drills:
                 escalations(self.db, "E", count),
             ]
 
-        done = wait_until(
-            lambda: all(row.complete for row in rows()) and self._escalated("E") == count,
-            timeout=self.config.timeout,
-            every=0.5,
-        )
+        done = self._settle(rows, since=faulted)
         text = (
             f"redis-server SIGKILLed with {at:,} of {count:,} reminders delivered, started "
             "again 5 s later (empty: it keeps nothing on disk)"

@@ -11,6 +11,7 @@ from django.db import connection
 
 from loadtest import drills
 from tests.factories import StoreFactory
+from tickets.bots import DELIVERY_KEY_HEADER
 from tickets.models import Delivery, Reminder, Ticket, TicketEvent
 
 # serialized_rollback: the policies the seed reads are migration data, which another
@@ -71,7 +72,7 @@ def test_deliveries_are_counted_by_the_keys_the_receiver_got(db_outside):
     try:
         for key in ("reminder:1:webhook", "reminder:1:webhook", "reminder:2:webhook"):
             request = urllib.request.Request(
-                receiver.url, data=b"{}", method="POST", headers={drills.KEY_HEADER: key}
+                receiver.url, data=b"{}", method="POST", headers={DELIVERY_KEY_HEADER: key}
             )
             with urllib.request.urlopen(request, timeout=5) as response:
                 assert json.loads(response.read()) == {"errcode": 0, "errmsg": "ok"}

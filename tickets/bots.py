@@ -16,6 +16,11 @@ DINGTALK = "dingtalk"
 FEISHU = "feishu"
 KINDS = (WECOM, DINGTALK, FEISHU)
 
+# Every bot request carries its outbox row's unique key in this header: a message sent
+# again (its worker died between the answer and recording it) comes with the same
+# key, so a receiver that keeps the keys it has seen can drop the repeat.
+DELIVERY_KEY_HEADER = "X-Xietong-Delivery"
+
 
 @dataclass(frozen=True)
 class BotRequest:

@@ -23,10 +23,6 @@ logger = logging.getLogger(__name__)
 
 # A claim older than this belongs to a worker that died mid-send: take it over.
 CLAIM_TIMEOUT = timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT_SECONDS)
-# Sent with every group-bot message: a worker killed between the receiver's answer and
-# the row's update sends the message again after CLAIM_TIMEOUT, with the same key, so a
-# receiver that keeps the keys it has seen can drop the repeat.
-KEY_HEADER = "X-Xietong-Delivery"
 MAX_ATTEMPTS = 8
 
 
@@ -110,7 +106,8 @@ def _send(delivery: Delivery) -> None:
         link=delivery.link,
         timestamp_ms=int(time.time() * 1000),
     )
-    status, payload = post_json(request.url, request.body, headers={KEY_HEADER: delivery.key})
+    headers = {bots.DELIVERY_KEY_HEADER: delivery.key}
+    status, payload = post_json(request.url, request.body, headers=headers)
     if not bots.answer_ok(kind=store.bot_kind, status=status, payload=payload):
         raise DeliveryError(f"{store.bot_kind} answered {status}: {payload!r}"[:500])
 
