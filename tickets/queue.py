@@ -222,6 +222,9 @@ def _row_texts(tickets: list[Ticket], clocks: list[TicketClock]) -> list[RowText
         {value: str(label) for value, label in labels.items()}
         for labels in (kinds, categories, states)
     )
+    # One reverse() per page: the ticket's URLs differ only by its pk.
+    detail_url = reverse("ticket_detail", args=[0]).replace("/0/", "/{}/")
+    claim_url = reverse("ticket_claim", args=[0]).replace("/0/", "/{}/")
     texts = []
     for ticket, clock in zip(tickets, clocks, strict=True):
         created, due = ticket.created_at.astimezone(tz), ticket.due_at.astimezone(tz)
@@ -235,8 +238,8 @@ def _row_texts(tickets: list[Ticket], clocks: list[TicketClock]) -> list[RowText
                 due=due.strftime("%m-%d %H:%M"),
                 due_iso=due.isoformat(),
                 remaining_seconds=round(clock.remaining.total_seconds()),
-                detail_url=reverse("ticket_detail", args=[ticket.pk]),
-                claim_url=reverse("ticket_claim", args=[ticket.pk]),
+                detail_url=detail_url.format(ticket.pk),
+                claim_url=claim_url.format(ticket.pk),
             )
         )
     return texts
