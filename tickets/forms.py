@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import ContactChannel, TicketKind, TicketState
 from .queue import DEFAULT_SORT, DEFAULT_VIEW, SORTS, VIEWS
+from .widgets import QuickDateInput, QuickSelect, QuickTextInput
 
 STATE_CHOICES = [("", _("All states"))] + list(TicketState.choices)
 KIND_CHOICES = [("", _("All kinds"))] + list(TicketKind.choices)
@@ -22,22 +23,26 @@ class InboxFilterForm(forms.Form):
         label=_("Search"),
         required=False,
         max_length=64,
-        widget=forms.TextInput(
+        widget=QuickTextInput(
             attrs={
                 "type": "search",
                 "placeholder": _("Ticket / order no., name, phone's last 4, summary"),
             }
         ),
     )
-    state = forms.ChoiceField(label=_("State"), choices=STATE_CHOICES, required=False)
-    kind = forms.ChoiceField(label=_("Kind"), choices=KIND_CHOICES, required=False)
+    state = forms.ChoiceField(
+        label=_("State"), choices=STATE_CHOICES, required=False, widget=QuickSelect
+    )
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=KIND_CHOICES, required=False, widget=QuickSelect
+    )
     overdue = forms.BooleanField(label=_("Overdue only"), required=False)
     mine = forms.BooleanField(label=_("Assigned to me"), required=False)
     created_from = forms.DateField(
-        label=_("Created from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Created from"), required=False, widget=QuickDateInput(attrs={"type": "date"})
     )
     created_to = forms.DateField(
-        label=_("Created to"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Created to"), required=False, widget=QuickDateInput(attrs={"type": "date"})
     )
 
     def clean(self):
@@ -117,7 +122,7 @@ class ExemptionForm(forms.Form):
 
 class AssignForm(forms.Form):
     assignee = forms.TypedChoiceField(
-        label=_("Assign to"), coerce=int, required=False, empty_value=None
+        label=_("Assign to"), coerce=int, required=False, empty_value=None, widget=QuickSelect
     )
 
     def __init__(self, *args, members, **kwargs):
