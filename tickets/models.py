@@ -435,12 +435,13 @@ class Evidence(models.Model):
         ]
         indexes = [
             models.Index(fields=["sha256"], name="evidence_sha256"),
-            # Partial: only decodable images have a hash (PDFs and recordings don't).
+            # Covering (INCLUDE): the near-copy lookup measures the distance on the index
+            # alone (tickets.services.evidence_reuse.evidence_matches).
             *(
                 models.Index(
                     fields=[f"dhash_band{band}"],
+                    include=["dhash", "id"],
                     name=f"evidence_dhash_band{band}",
-                    condition=Q(**{f"dhash_band{band}__isnull": False}),
                 )
                 for band in range(4)
             ),
