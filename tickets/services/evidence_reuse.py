@@ -184,7 +184,15 @@ def evidence_fingerprints_backfill(
         items = (
             Evidence.objects.filter(fingerprinted_at=None)
             .select_related("ticket")
-            .only("pk", "sha256", "content_type", "file", "ticket__store_id", "ticket__created_at")
+            .only(
+                "pk",
+                "sha256",
+                "content_type",
+                "file",
+                "fingerprinted_at",
+                "ticket__store_id",
+                "ticket__created_at",
+            )
             .order_by("pk")
             .iterator(chunk_size=500)
         )
