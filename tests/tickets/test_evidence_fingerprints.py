@@ -245,3 +245,20 @@ def test_sha256_of_the_stored_file_is_what_matches():
     member, ticket = member_ticket()
     item = upload(ticket, member.user, ORIGINAL_JPEG)
     assert item.sha256 == hashlib.sha256(ORIGINAL_JPEG).hexdigest()
+
+
+def test_backfill_costs_a_fixed_number_of_queries_per_file():
+    def backfill_queries(files: int) -> int:
+        Evidence.objects.all().delete()
+        for index in range(files):
+            _, ticket = member_ticket()
+            make_evidence(ticket, "old.jpg", image_bytes(picture(seed=200 + index)))
+        with CaptureQueriesContext(connection) as queries:
+            call_command("evidence_fingerprints", stdout=StringIO())
+        assert not Evidence.objects.filter(fingerprinted_at=None).exists()
+        return len(queries)
+
+    one, two, three = (backfill_queries(files) for files in (1, 2, 3))
+    # the pending rows (one cursor); per file: savepoint, the claiming UPDATE, the match,
+    # release: the same for every file, whatever the table holds
+    assert three - two == two - one
