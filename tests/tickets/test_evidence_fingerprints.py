@@ -6,11 +6,12 @@ import hashlib
 import os
 from datetime import timedelta
 from io import BytesIO, StringIO
+from types import SimpleNamespace
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
@@ -24,6 +25,7 @@ from tests.factories import (
 from tickets.fingerprints import NEAR_DISTANCE, image_fingerprint
 from tickets.models import Evidence, EvidenceFlag, TicketEvent
 from tickets.services import evidence as evidence_service
+from tickets.services import evidence_reuse
 from tickets.services.evidence import evidence_upload
 from tickets.services.evidence_reuse import evidence_fingerprint_values, evidence_flags_write
 
@@ -262,3 +264,23 @@ def test_backfill_costs_a_fixed_number_of_queries_per_file():
     # the pending rows (one cursor); per file: savepoint, the claiming UPDATE, the match,
     # release: the same for every file, whatever the table holds
     assert three - two == two - one
+
+
+def test_the_portable_lookup_finds_the_same_flags(first, monkeypatch):
+    # SQLite (make run) has no bit_count: the bands' OR, the distance in Python.
+    member, ticket = member_ticket()
+    near = image_bytes(ORIGINAL.resize((600, 450), Image.Resampling.LANCZOS), quality=60)
+    unrelated = image_bytes(picture(seed=98, size=(1200, 900)))
+    found = {}
+    for vendor in ("postgresql", "sqlite"):
+        monkeypatch.setattr(evidence_reuse, "connection", SimpleNamespace(vendor=vendor))
+        with transaction.atomic():
+            items = [upload(ticket, member.user, content) for content in (near, unrelated)]
+            found[vendor] = [
+                list(item.flags.values_list("reason", "matched_evidence", "distance"))
+                for item in items
+            ]
+            transaction.set_rollback(True)
+    assert found["sqlite"] == found["postgresql"]
+    assert found["sqlite"][0][0][:2] == ("near", first.pk)
+    assert found["sqlite"][1] == []
