@@ -56,6 +56,7 @@ BENCH_TICKETS ?= 100000
 BENCH_REPORT_TICKETS ?= 1000000
 BENCH_PAGE_TICKETS ?= 1000000
 BENCH_BIG_STORE ?= 300000
+BENCH_EVIDENCE_ROWS ?= 1000000
 
 bench: install
 	@psql "$(BENCH_DATABASE_URL:/xietong_bench=/postgres)" -tAc "SELECT 1 FROM pg_database WHERE datname='xietong_bench'" | grep -q 1 \
@@ -64,6 +65,7 @@ bench: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_sweep --tickets $(BENCH_TICKETS)
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_reports --tickets $(BENCH_REPORT_TICKETS)
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_pages --tickets $(BENCH_PAGE_TICKETS) --big-store $(BENCH_BIG_STORE)
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench_evidence --rows $(BENCH_EVIDENCE_ROWS)
 
 # Load run (locust headless against gunicorn, PostgreSQL and Redis) in a scratch database,
 # xietong_soak_bench, never the dev one. SOAK_SHORT=1 is a smoke run (tiny seed, 10 s

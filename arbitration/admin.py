@@ -54,8 +54,10 @@ from .selectors import (
     StoreRate,
     queue_neighbours,
     queue_with_figures,
+    reuse_flag_annotations,
     store_dispute_rate,
     store_points_in_window,
+    ticket_evidence_flags,
 )
 from .services.decisions import ticket_compensate, ticket_judge
 from .services.findings import evidence_mark_forged
@@ -175,6 +177,31 @@ class EscalatedQueueChangeList(ChangeList):
             ticket.judge_url = judge_url(ticket.pk)
 
 
+class ReuseFlagFilter(admin.SimpleListFilter):
+    """Tickets with flagged evidence (the same file or a near copy on another ticket, or
+    taken before the ticket): an EXISTS on the flags' ticket index, no join."""
+
+    title = _("evidence reuse flagged")
+    parameter_name = "reuse"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("any", _("Flagged")),
+            ("other_store", _("Another store's evidence")),
+            ("no", _("Not flagged")),
+        ]
+
+    def queryset(self, request, queryset):
+        flagged = reuse_flag_annotations()
+        if self.value() == "any":
+            return queryset.filter(flagged["reuse_flagged"])
+        if self.value() == "other_store":
+            return queryset.filter(flagged["reuse_cross_store"])
+        if self.value() == "no":
+            return queryset.exclude(flagged["reuse_flagged"])
+        return queryset
+
+
 @admin.register(EscalatedTicket)
 class EscalatedTicketAdmin(ServiceWrittenAdmin):
     """待判责队列: escalated tickets, CRC high-risk first, then the longest waiting.
@@ -195,10 +222,11 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
         "waited",
         "dispute_rate",
         "points",
+        "reuse_badge",
         "decide_link",
     ]
     list_display_links = None
-    list_filter = ["store__platform", "kind", "worry_free"]
+    list_filter = ["store__platform", "kind", "worry_free", ReuseFlagFilter]
     search_fields = ["number", "order_number"]
     # One query for the rows whatever their number: store is the only relation shown,
     # and the store's figures are subqueries of that query (arbitration.selectors).
@@ -312,6 +340,23 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
             )
         return f"{obj.points_in_window} / {obj.closure_points}"
 
+    # Annotated by queue_with_figures (EXISTS subqueries of the page's one query).
+    @admin.display(description=pgettext_lazy("queue column", "evidence"))
+    def reuse_badge(self, obj: Ticket):
+        if obj.reuse_cross_store:
+            return format_html(
+                '<span class="reuse-badge cross-store" title="{}">{}</span>',
+                gettext("Evidence also on another store's ticket"),
+                pgettext("queue badge", "another store's"),
+            )
+        if obj.reuse_flagged:
+            return format_html(
+                '<span class="reuse-badge" title="{}">{}</span>',
+                gettext("Evidence flagged: reused on another ticket, or taken before this one"),
+                pgettext("queue badge", "flagged"),
+            )
+        return "—"
+
     @admin.display(description=pgettext_lazy("queue column", "decide"))
     def decide_link(self, obj: Ticket):
         label = _("Compensate") if obj.worry_free else _("Judge")
@@ -410,6 +455,7 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
             "reply": getattr(ticket, "merchant_reply", None),
             "contacts": ticket.contacts.select_related("logged_by"),
             "evidence": self._evidence_rows(ticket),
+            "reuse_flags": ticket_evidence_flags(ticket=ticket),
             "timeline": self._timeline(ticket),
             "neighbours": self._neighbour_links(ticket),
             "form": form,

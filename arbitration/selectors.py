@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db.models import (
     Case,
     DateTimeField,
+    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -25,7 +26,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from merchants.models import Store
-from tickets.models import Ticket, TicketState
+from tickets.models import EvidenceFlag, Ticket, TicketState
 
 from .models import PenaltyEntry, PenaltyPolicy, StoreDayReport, Violation
 from .penalties import default_window_days, store_points_between
@@ -115,6 +116,9 @@ def queue_with_figures(queryset: QuerySet[Ticket], *, now: datetime) -> QuerySet
     - ``points_in_window``: penalty + non-overturned violation points in the window;
     - ``closure_points``: the platform's threshold (None without a policy).
 
+    - ``reuse_flagged`` / ``reuse_cross_store``: whether any of its evidence is flagged
+      (tickets.services.evidence_reuse), and whether a flag names another store's ticket.
+
     One query for the (few) penalty policies; the rest are subqueries of the list's own.
     """
     policies = {p.platform: p for p in PenaltyPolicy.objects.all()}
@@ -146,6 +150,26 @@ def queue_with_figures(queryset: QuerySet[Ticket], *, now: datetime) -> QuerySet
         dispute_rate_latest=Subquery(latest_rate),
         points_in_window=_sum_in_window(PenaltyEntry.objects, "occurred_at", now)
         + _sum_in_window(Violation.objects.filter(overturned_at=None), "found_at", now),
+        **reuse_flag_annotations(),
+    )
+
+
+def reuse_flag_annotations() -> dict:
+    """EXISTS subqueries on the flags' ticket index: no query per row."""
+    flags = EvidenceFlag.objects.filter(ticket=OuterRef("pk"))
+    return {
+        "reuse_flagged": Exists(flags),
+        "reuse_cross_store": Exists(flags.filter(cross_store=True)),
+    }
+
+
+def ticket_evidence_flags(*, ticket: Ticket) -> list[EvidenceFlag]:
+    """The flags on a ticket's evidence for the judge page, another store's first, with
+    what each names (the file, the matching ticket and its store): one query."""
+    return list(
+        EvidenceFlag.objects.filter(ticket=ticket)
+        .select_related("evidence", "matched_evidence", "matched_ticket__store")
+        .order_by("-cross_store", "reason", "distance", "pk")
     )
 
 

@@ -125,3 +125,30 @@ def png_claiming(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
         + chunk(b"IEND", b"")
     )
+
+
+def picture(seed: int = 1, size=(640, 480)):
+    """A busy Pillow picture (random boxes and ellipses on a gradient): ``seed`` makes
+    another picture, the same seed the same one."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rnd = random.Random(seed)
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(40):
+        x, y = rnd.randrange(size[0]), rnd.randrange(size[1])
+        w, h = rnd.randint(20, 200), rnd.randint(20, 200)
+        color = tuple(rnd.randrange(256) for _ in range(3))
+        shape = draw.ellipse if rnd.random() < 0.5 else draw.rectangle
+        shape((x, y, x + w, y + h), fill=color)
+    return image
+
+
+def image_bytes(image, fmt="JPEG", **options) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()

@@ -414,6 +414,17 @@ class Evidence(models.Model):
     thumbnail = models.FileField(
         _("thumbnail"), upload_to=evidence_thumbnail_to, max_length=255, blank=True
     )
+    # Fingerprints that find evidence reused across tickets (tickets.fingerprints), made
+    # at upload or by `manage.py evidence_fingerprints`; fingerprinted_at is null until
+    # then. dhash is the signed form of the 64-bit hash; its four 16-bit bands are
+    # indexed for the near-duplicate lookup (tickets.services.evidence_reuse).
+    fingerprinted_at = models.DateTimeField(null=True, editable=False)
+    dhash = models.BigIntegerField(null=True, editable=False)
+    dhash_band0 = models.SmallIntegerField(null=True, editable=False)
+    dhash_band1 = models.SmallIntegerField(null=True, editable=False)
+    dhash_band2 = models.SmallIntegerField(null=True, editable=False)
+    dhash_band3 = models.SmallIntegerField(null=True, editable=False)
+    captured_at = models.DateTimeField(null=True, editable=False)
 
     class Meta:
         verbose_name = _("evidence")
@@ -421,6 +432,19 @@ class Evidence(models.Model):
         ordering = ["uploaded_at"]
         constraints = [
             models.UniqueConstraint(fields=["ticket", "sha256"], name="evidence_unique_per_ticket")
+        ]
+        indexes = [
+            models.Index(fields=["sha256"], name="evidence_sha256"),
+            # Covering (INCLUDE): the near-copy lookup measures the distance on the index
+            # alone (tickets.services.evidence_reuse.evidence_matches).
+            *(
+                models.Index(
+                    fields=[f"dhash_band{band}"],
+                    include=["dhash", "id"],
+                    name=f"evidence_dhash_band{band}",
+                )
+                for band in range(4)
+            ),
         ]
 
     def __str__(self):
@@ -896,3 +920,64 @@ class ReplyTemplate(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class EvidenceFlag(models.Model):
+    """A reason to look twice at an evidence file, found at upload: the same file or a
+    near copy of it on another ticket, or a capture date before the ticket existed.
+
+    For platform staff only (the arbitrators' judge page and queue), never shown to a
+    merchant: it names another store's ticket. Written by evidence_upload (or the
+    backfill) in the upload's transaction, on the later file of a pair.
+    """
+
+    class Reason(models.TextChoices):
+        EXACT = "exact", _("Same file on another ticket")
+        NEAR = "near", _("Near copy of an image on another ticket")
+        EARLY_DATE = "early_date", _("Taken before the ticket was opened")
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="evidence_flags", verbose_name=_("ticket")
+    )
+    evidence = models.ForeignKey(
+        Evidence, on_delete=models.CASCADE, related_name="flags", verbose_name=_("evidence")
+    )
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    matched_evidence = models.ForeignKey(
+        Evidence,
+        on_delete=models.CASCADE,
+        null=True,
+        related_name="+",
+        verbose_name=_("matching evidence"),
+    )
+    matched_ticket = models.ForeignKey(
+        Ticket,
+        on_delete=models.CASCADE,
+        null=True,
+        related_name="+",
+        verbose_name=_("matching ticket"),
+    )
+    cross_store = models.BooleanField(_("another store's"), default=False)
+    distance = models.PositiveSmallIntegerField(_("distance (bits of 64)"), null=True)
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("evidence flag")
+        verbose_name_plural = _("evidence flags")
+        ordering = ["-cross_store", "reason", "distance", "pk"]
+        constraints = [
+            # One row per pair and one early-date row per file: the backfill may run again.
+            models.UniqueConstraint(
+                fields=["evidence", "matched_evidence"],
+                condition=Q(matched_evidence__isnull=False),
+                name="evidence_flag_unique_match",
+            ),
+            models.UniqueConstraint(
+                fields=["evidence", "reason"],
+                condition=Q(matched_evidence__isnull=True),
+                name="evidence_flag_unique_reason",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.evidence_id}: {self.get_reason_display()}"

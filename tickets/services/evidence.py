@@ -21,6 +21,7 @@ from .. import evidence as evidence_files
 from ..models import Evidence, Ticket
 from ..thumbnails import is_decompression_bomb, make_thumbnail
 from .common import WORKABLE_STATES, field_error, require_state, ticket_event_write, ticket_lock
+from .evidence_reuse import evidence_fingerprint, evidence_fingerprint_values, evidence_flags_write
 
 
 def evidence_upload(
@@ -39,6 +40,7 @@ def evidence_upload(
     # Decoded outside the row lock: Pillow's work must not hold up the ticket. An
     # image that cannot be decoded is still accepted, only without a thumbnail.
     thumbnail = make_thumbnail(upload) if kind.family == evidence_files.FAMILY_IMAGE else None
+    fingerprint = evidence_fingerprint(kind=kind, upload=upload)
 
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
@@ -56,6 +58,7 @@ def evidence_upload(
             content_type=kind.content_type,
             uploaded_by=user,
             uploaded_at=now,
+            **evidence_fingerprint_values(fingerprint=fingerprint, now=now),
         )
         upload.seek(0)
         item.file.save(f"evidence.{kind.extension}", upload, save=False)
@@ -72,6 +75,9 @@ def evidence_upload(
                 at=now,
                 payload={"evidence": item.pk, "name": original_name, "sha256": sha256},
             )
+            # The same file or a near copy on another ticket, an EXIF date before the
+            # ticket: recorded for arbitrators in this transaction (evidence_reuse).
+            evidence_flags_write(item=item, ticket=ticket, now=now)
         except Exception:
             item.file.delete(save=False)
             if item.thumbnail:
