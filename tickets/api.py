@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from merchants.models import Store
 
-from .api_actions import IdempotencyKey, idempotent_response
+from .api_actions import OptionalIdempotencyKey, idempotent_response
 from .api_actions import router as actions_router
 from .api_schemas import NON_FIELD, DetailOut, ErrorsOut, NoNul, TicketOut
 from .idempotency import IDEMPOTENCY_HEADER
@@ -262,7 +262,7 @@ def _service_refusal(exc: DjangoValidationError) -> tuple[int, dict]:
     ),
 )
 def ticket_open_view(
-    request: HttpRequest, payload: TicketIn, idempotency_key: IdempotencyKey | None = None
+    request: HttpRequest, payload: TicketIn, idempotency_key: OptionalIdempotencyKey = None
 ):
     def open_ticket() -> tuple[int, dict]:
         store = Store.objects.filter(code=payload.store_code).first()

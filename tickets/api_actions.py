@@ -52,18 +52,18 @@ from .services.team import ticket_staff_note
 
 router = Router(tags=["CS actions"])
 
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias=IDEMPOTENCY_HEADER,
-        pattern=IDEMPOTENCY_KEY_PATTERN,
-        description=(
-            "1–100 visible ASCII characters, new for each new request (a UUID will do). "
-            "The same key and request again get the first answer back, with "
-            f"{REPLAYED_HEADER}: true; the key with another request gets 422."
-        ),
+_KEY_HEADER = {
+    "alias": IDEMPOTENCY_HEADER,
+    "pattern": IDEMPOTENCY_KEY_PATTERN,
+    "description": (
+        "1–100 visible ASCII characters, new for each new request (a UUID will do). "
+        "The same key and request again get the first answer back, with "
+        f"{REPLAYED_HEADER}: true; the key with another request gets 422."
     ),
-]
+}
+IdempotencyKey = Annotated[str, Header(**_KEY_HEADER)]
+# The intake's: optional, for the clients that predate the keys.
+OptionalIdempotencyKey = Annotated[str | None, Header(None, **_KEY_HEADER)]
 
 # Service refusal codes about the ticket's state rather than the input: 409.
 STATE_CODES = frozenset({"wrong_state", "not_due", "needs_cs", "not_settled"})

@@ -52,7 +52,8 @@ CS_PERMISSIONS = (
 _keys = itertools.count(1)
 
 
-def _cs_client(*, without: str = "", username: str = "cs-bot") -> tuple[Client, object]:
+def cs_token(*, without: str = "", username: str = "cs-bot") -> tuple[str, object]:
+    """A CS service account's raw token key, with every permission the actions ask."""
     user = UserFactory(username=username)
     user.user_permissions.add(
         *Permission.objects.filter(
@@ -61,6 +62,11 @@ def _cs_client(*, without: str = "", username: str = "cs-bot") -> tuple[Client, 
         )
     )
     _, raw_key = api_token_create(user=user, name="platform CS")
+    return raw_key, user
+
+
+def _cs_client(*, without: str = "", username: str = "cs-bot") -> tuple[Client, object]:
+    raw_key, user = cs_token(without=without, username=username)
     return Client(enforce_csrf_checks=True, headers={"Authorization": f"Bearer {raw_key}"}), user
 
 
