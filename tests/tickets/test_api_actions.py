@@ -574,3 +574,66 @@ def test_the_timeline_reads_in_a_fixed_number_of_queries(cs, django_assert_max_n
 
     assert (n_few, n_many) == (2, 12)
     assert few == many
+
+
+# --- the judge page and the document ------------------------------------------------------
+
+
+def test_the_judge_page_shows_platform_evidence_as_such_and_offers_no_forgery(client):
+    from django.urls import reverse
+
+    from tests.factories import make_evidence
+    from tickets.services.lifecycle import ticket_escalate
+
+    ticket = TicketFactory()
+    store_file = make_evidence(ticket)
+    platform_file = evidence_upload_platform(
+        ticket=ticket, user=_cs_client()[1], upload=SimpleUploadedFile("cs.jpg", jpeg())
+    )
+    ticket_escalate(ticket=ticket, user=None, now=ticket.due_at)
+    client.force_login(staff_user("arbitrator"))
+
+    page = client.get(reverse("admin:arbitration_escalatedticket_judge", args=[ticket.pk]))
+
+    html = page.content.decode()
+    rows = {
+        item.pk: html.split(f'data-evidence="{item.pk}"')[1].split("</tr>")[0]
+        for item in (store_file, platform_file)
+    }
+    assert "Platform evidence" in rows[platform_file.pk]
+    assert "mark-forged" not in rows[platform_file.pk]
+    assert "Platform evidence" not in rows[store_file.pk]
+    assert "mark-forged" in rows[store_file.pk]
+
+
+ACTIONS = {
+    ("post", "/api/v1/tickets/{number}/confirm"),
+    ("post", "/api/v1/tickets/{number}/object"),
+    ("post", "/api/v1/tickets/{number}/notes"),
+    ("post", "/api/v1/tickets/{number}/evidence"),
+}
+
+
+def test_every_action_is_documented_with_its_answers_and_its_key(client):
+    document = client.get("/api/v1/openapi.json").json()
+
+    for method, path in ACTIONS:
+        operation = document["paths"][path][method]
+        assert operation["summary"]
+        assert {"200", "400", "401", "403", "404", "409", "422"} <= set(operation["responses"])
+        (key,) = [p for p in operation["parameters"] if p["in"] == "header"]
+        assert (key["name"], key["required"]) == ("Idempotency-Key", True)
+    timeline = document["paths"]["/api/v1/tickets/{number}/timeline"]["get"]
+    assert {"200", "401", "404"} <= set(timeline["responses"])
+    assert (
+        "multipart/form-data"
+        in (
+            document["paths"]["/api/v1/tickets/{number}/evidence"]["post"]["requestBody"]["content"]
+        )
+    )
+    intake_key = [
+        p for p in document["paths"]["/api/v1/tickets"]["post"]["parameters"] if p["in"] == "header"
+    ]
+    assert [(p["name"], p.get("required", False)) for p in intake_key] == [
+        ("Idempotency-Key", False)
+    ]
