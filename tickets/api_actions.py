@@ -85,11 +85,11 @@ def _responses(success) -> dict:
     }
 
 
-def _ticket(number: str, *related: str) -> Ticket | None:
+def _ticket(number: str) -> Ticket | None:
     # No ticket number holds NUL, and PostgreSQL refuses it even in a WHERE.
     if "\x00" in number:
         return None
-    return Ticket.objects.select_related("store", *related).filter(number=number).first()
+    return Ticket.objects.select_related("store").filter(number=number).first()
 
 
 def _not_found() -> Status:

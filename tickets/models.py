@@ -412,7 +412,8 @@ class Evidence(models.Model):
     uploaded_at = models.DateTimeField(_("uploaded at"))
     # The platform's own evidence (the CS system's upload through the API), never the
     # store's: it does not count toward a reply's evidence, nor can it be found forged.
-    from_platform = models.BooleanField(_("from the platform"), default=False)
+    # Labelled "platform" (平台), a phrase the catalog already has: admin reads "platform ✓".
+    from_platform = models.BooleanField(_("platform"), default=False)
     # Made once from an image at upload (Pillow), never per request; empty for other files.
     thumbnail = models.FileField(
         _("thumbnail"), upload_to=evidence_thumbnail_to, max_length=255, blank=True

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='evidence',
             name='from_platform',
-            field=models.BooleanField(default=False, verbose_name='from the platform'),
+            field=models.BooleanField(default=False, verbose_name='platform'),
         ),
         migrations.CreateModel(
             name='ApiIdempotencyKey',
