@@ -13,6 +13,7 @@ from django.utils import timezone
 from tests.concurrency import run_together
 from tests.factories import StoreFactory, TicketFactory, replied_ticket
 from tests.tickets.test_api_actions import _cs_client, cs_token, jpeg, post, snapshot, url
+from tickets import idempotency
 from tickets.idempotency import api_idempotency_keys_purge, idempotent_call
 from tickets.models import ApiIdempotencyKey, Evidence, Ticket, TicketEvent, TicketState
 
@@ -339,7 +340,11 @@ def test_two_requests_with_one_key_at_once_act_once(settings, action):
             headers={"Idempotency-Key": "twice"},
         )
 
-    with mock.patch("tickets.api_actions.idempotent_call", side_effect=slow_call):
+    lookups = mock.Mock(wraps=idempotency._stored)
+    with (
+        mock.patch("tickets.api_actions.idempotent_call", side_effect=slow_call),
+        mock.patch.object(idempotency, "_stored", lookups),
+    ):
         responses = run_together(send, send)
 
     statuses = [getattr(r, "status_code", repr(r)) for r in responses]
@@ -350,3 +355,27 @@ def test_two_requests_with_one_key_at_once_act_once(settings, action):
     wanted = {"notes": "staff_note", "object": "escalated"}[action]
     assert TicketEvent.objects.filter(ticket=ticket, action=wanted).count() == 1
     assert ApiIdempotencyKey.objects.count() == 1
+    # Both looked first and found nothing; the loser looked again after its INSERT
+    # waited for the winner's commit and failed on the unique index.
+    assert lookups.call_count == 3
+
+
+# --- the audit trail ----------------------------------------------------------------------
+
+
+def test_each_call_is_audited_the_replay_and_the_refusal_too(cs):
+    from audit.models import AuditEntry, Via
+
+    ticket = replied_ticket()
+
+    post(cs, url(ticket, "confirm"), idempotency_key="a-1")
+    post(cs, url(ticket, "confirm"), idempotency_key="a-1")
+    post(cs, url(ticket, "confirm"), idempotency_key="a-2")
+
+    entries = AuditEntry.objects.order_by("pk")
+    assert [(e.via, e.method, e.path, e.status_code) for e in entries] == [
+        (Via.API, "POST", url(ticket, "confirm"), 200),
+        (Via.API, "POST", url(ticket, "confirm"), 200),
+        (Via.API, "POST", url(ticket, "confirm"), 409),
+    ]
+    assert {e.actor.username for e in entries} == {"cs-bot"}
