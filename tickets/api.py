@@ -2,6 +2,9 @@
 
 A thin caller of tickets.services: it parses and checks the shape of the input,
 finds the store, and turns the service's refusals into field-keyed 400/409 answers.
+The CS system's actions on a ticket (confirm, object, notes, evidence, timeline) are a
+router of their own (tickets/api_actions.py) on this same API; the shapes both use are
+in tickets/api_schemas.py, the Idempotency-Key rules in tickets/idempotency.py.
 """
 
 import math
@@ -133,6 +136,7 @@ intake_api = NinjaAPI(
     throttle=TokenBucketThrottle(),
     parser=JsonOnlyParser(),
 )
+# Same auth, throttle, parser and error handlers as the intake's own operations.
 intake_api.add_router("", actions_router)
 
 
