@@ -356,6 +356,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=0),
         "options": {"expires": 6 * 3600},
     },
+    # The CS API's idempotency keys are kept 24 h (tickets/idempotency.py).
+    "purge-idempotency-keys": {
+        "task": "tickets.tasks.purge_idempotency_keys",
+        "schedule": crontab(hour=4, minute=0),
+        "options": {"expires": 6 * 3600},
+    },
     # Last month's JD settlement statements, after that night's report.
     "monthly-settlement": {
         "task": "arbitration.tasks.monthly_settlement",

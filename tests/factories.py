@@ -152,3 +152,28 @@ def image_bytes(image, fmt="JPEG", **options) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **options)
     return out.getvalue()
+
+
+def replied_ticket(code: str = "settled", **kwargs):
+    """A ticket its store replied to (one contact attempt, then the reply option ``code``),
+    through the services, half an hour after a contact an hour after creation."""
+    from datetime import timedelta
+
+    from tickets.models import ReplyOption
+    from tickets.services.contacts import contact_log
+    from tickets.services.lifecycle import ticket_reply
+
+    member = MembershipFactory(**({"store": kwargs["store"]} if "store" in kwargs else {}))
+    ticket = TicketFactory(**(kwargs | {"store": member.store}))
+    contacted = ticket.created_at + timedelta(hours=1)
+    contact_log(
+        ticket=ticket, user=member.user, channel="phone", attempted_at=contacted, now=contacted
+    )
+    return ticket_reply(
+        ticket=ticket,
+        user=member.user,
+        option=ReplyOption.objects.get(platform=ticket.store.platform, code=code),
+        remark="已与买家协商补发",
+        agreed_at=contacted,
+        now=contacted + timedelta(minutes=30),
+    )

@@ -2,6 +2,9 @@
 
 A thin caller of tickets.services: it parses and checks the shape of the input,
 finds the store, and turns the service's refusals into field-keyed 400/409 answers.
+The CS system's actions on a ticket (confirm, object, notes, evidence, timeline) are a
+router of their own (tickets/api_actions.py) on this same API; the shapes both use are
+in tickets/api_schemas.py, the Idempotency-Key rules in tickets/idempotency.py.
 """
 
 import math
@@ -23,12 +26,16 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
 from ninja.throttling import BaseThrottle
-from pydantic import AfterValidator, AwareDatetime, StringConstraints, field_validator
+from pydantic import AwareDatetime, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from merchants.models import Store
 
-from .models import ApiToken, Category, Ticket, TicketKind, TicketState
+from .api_actions import OptionalIdempotencyKey, idempotent_response
+from .api_actions import router as actions_router
+from .api_schemas import NON_FIELD, DetailOut, ErrorsOut, NoNul, TicketOut
+from .idempotency import IDEMPOTENCY_HEADER
+from .models import ApiToken, Category, Ticket, TicketKind
 from .services.intake import ticket_open
 from .services.tokens import api_token_hash
 
@@ -37,8 +44,6 @@ CREATED_AT_MAX_SKEW = timedelta(minutes=5)
 # Nor can a ticket predate the platforms' collaborative tickets (a year like 0084 also has
 # no ISO-8601 offset in Asia/Shanghai time: local mean time was +08:05:43).
 CREATED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-
-NON_FIELD = "__all__"
 
 # Service refusal code -> the request field it is about. "number_conflict" also means 409.
 SERVICE_CODE_FIELDS = {
@@ -131,16 +136,10 @@ intake_api = NinjaAPI(
     throttle=TokenBucketThrottle(),
     parser=JsonOnlyParser(),
 )
+# Same auth, throttle, parser and error handlers as the intake's own operations.
+intake_api.add_router("", actions_router)
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refused here, not a 500 at the INSERT.
-    if "\x00" in value:
-        raise PydanticCustomError("nul_character", _("Text must not contain NUL characters."))
-    return value
-
-
-NoNul = AfterValidator(_no_nul)
 Text64 = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), NoNul
 ]
@@ -183,45 +182,6 @@ class TicketIn(Schema):
         return value
 
 
-class TicketOut(Schema):
-    id: int
-    number: str
-    store_code: str
-    state: TicketState
-    kind: TicketKind
-    category: Category
-    worry_free: bool
-    created_at: datetime = Field(description="ISO-8601, Asia/Shanghai offset.")
-    due_at: datetime = Field(description="ISO-8601, Asia/Shanghai offset.")
-
-    @staticmethod
-    def resolve_store_code(obj: Ticket) -> str:
-        return obj.store.code
-
-    # Stored in UTC; shown in Asia/Shanghai (SPEC.md), as the platform's own staff read it.
-    @staticmethod
-    def resolve_created_at(obj: Ticket) -> datetime:
-        return timezone.localtime(obj.created_at)
-
-    @staticmethod
-    def resolve_due_at(obj: Ticket) -> datetime:
-        return timezone.localtime(obj.due_at)
-
-
-class ErrorsOut(Schema):
-    errors: dict[str, list[str]] = Field(
-        description='Messages by request field; "__all__" for the request as a whole.'
-    )
-
-
-class DetailOut(Schema):
-    detail: str
-
-
-def _errors(status: int, errors: dict[str, list[str]]) -> Status:
-    return Status(status, {"errors": errors})
-
-
 @intake_api.exception_handler(NinjaValidationError)
 def _schema_errors(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     # Ninja answers 422 with pydantic's list; our clients get 400 keyed by field, like the
@@ -234,6 +194,12 @@ def _schema_errors(request: HttpRequest, exc: NinjaValidationError) -> HttpRespo
         message = error["msg"]
         if loc[:1] == ["body"] and not path and error.get("type") == "missing":
             message = _("Send the ticket as a JSON object.")
+        elif loc[:1] == ["header"] and path == [IDEMPOTENCY_HEADER]:
+            message = (
+                _("Send an Idempotency-Key header: a new key for each new request.")
+                if error.get("type") == "missing"
+                else _("An Idempotency-Key is 1 to 100 visible ASCII characters, no spaces.")
+            )
         errors.setdefault(".".join(path) or NON_FIELD, []).append(message)
     return intake_api.create_response(request, {"errors": errors}, status=400)
 
@@ -264,17 +230,17 @@ def _http_errors(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return response
 
 
-def _service_refusal(exc: DjangoValidationError) -> Status:
+def _service_refusal(exc: DjangoValidationError) -> tuple[int, dict]:
     if hasattr(exc, "error_dict"):
         # Model validation (full_clean) already names the fields.
-        return _errors(400, exc.message_dict)
+        return 400, {"errors": exc.message_dict}
     errors: dict[str, list[str]] = {}
     status = 400
     for error in exc.error_list:
         errors.setdefault(SERVICE_CODE_FIELDS.get(error.code, NON_FIELD), []).extend(error.messages)
         if error.code in CONFLICT_CODES:
             status = 409
-    return _errors(status, errors)
+    return status, {"errors": errors}
 
 
 @intake_api.post(
@@ -287,36 +253,47 @@ def _service_refusal(exc: DjangoValidationError) -> Status:
         409: ErrorsOut,
         413: DetailOut,
         415: DetailOut,
+        422: ErrorsOut,
         429: DetailOut,
     },
     operation_id="ticket_open",
     summary="Open a ticket (idempotent on its number)",
     description=(
         "201 when the ticket is opened; 200 with the ticket already opened when the same "
-        "number arrives again for the same store; 409 when the number belongs to another store."
+        "number arrives again for the same store; 409 when the number belongs to another store. "
+        "An Idempotency-Key is optional here (the number already makes a retry safe); with "
+        "one, a retry gets the first answer back and 422 means the key served another request."
     ),
 )
-def ticket_open_view(request: HttpRequest, payload: TicketIn):
-    store = Store.objects.filter(code=payload.store_code).first()
-    if store is None:
-        return _errors(400, {"store_code": [_("Unknown store code.")]})
-    try:
-        ticket, created = ticket_open(
-            store=store,
-            number=payload.number,
-            order_number=payload.order_number,
-            summary=payload.summary,
-            kind=payload.kind.value,
-            category=payload.category.value,
-            worry_free=payload.worry_free,
-            consumer_name=payload.consumer_name or "",
-            consumer_phone=payload.consumer_phone or "",
-            actor=request.auth.user,
-            now=payload.created_at.astimezone(UTC) if payload.created_at else None,
-        )
-    except DjangoValidationError as exc:
-        return _service_refusal(exc)
-    return Status(201 if created else 200, ticket)
+def ticket_open_view(
+    request: HttpRequest, payload: TicketIn, idempotency_key: OptionalIdempotencyKey = None
+):
+    def open_ticket() -> tuple[int, dict]:
+        store = Store.objects.filter(code=payload.store_code).first()
+        if store is None:
+            return 400, {"errors": {"store_code": [_("Unknown store code.")]}}
+        try:
+            ticket, created = ticket_open(
+                store=store,
+                number=payload.number,
+                order_number=payload.order_number,
+                summary=payload.summary,
+                kind=payload.kind.value,
+                category=payload.category.value,
+                worry_free=payload.worry_free,
+                consumer_name=payload.consumer_name or "",
+                consumer_phone=payload.consumer_phone or "",
+                actor=request.auth.user,
+                now=payload.created_at.astimezone(UTC) if payload.created_at else None,
+            )
+        except DjangoValidationError as exc:
+            return _service_refusal(exc)
+        return 201 if created else 200, TicketOut.from_orm(ticket).model_dump(mode="json")
+
+    if idempotency_key is None:
+        status, body = open_ticket()
+        return intake_api.create_response(request, body, status=status)
+    return idempotent_response(request, idempotency_key, open_ticket)
 
 
 @intake_api.get(

@@ -410,6 +410,10 @@ class Evidence(models.Model):
         verbose_name=_("uploaded by"),
     )
     uploaded_at = models.DateTimeField(_("uploaded at"))
+    # The platform's own evidence (the CS system's upload through the API), never the
+    # store's: it does not count toward a reply's evidence, nor can it be found forged.
+    # Labelled "platform" (平台), a phrase the catalog already has: admin reads "platform ✓".
+    from_platform = models.BooleanField(_("platform"), default=False)
     # Made once from an image at upload (Pillow), never per request; empty for other files.
     thumbnail = models.FileField(
         _("thumbnail"), upload_to=evidence_thumbnail_to, max_length=255, blank=True
@@ -981,3 +985,34 @@ class EvidenceFlag(models.Model):
 
     def __str__(self):
         return f"{self.evidence_id}: {self.get_reason_display()}"
+
+
+class ApiIdempotencyKey(models.Model):
+    """An API client's ``Idempotency-Key`` and the answer its request got, written in
+    the same transaction as the action (tickets/idempotency.py has the rules)."""
+
+    # The unique (user, key) index serves look-ups by user.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("user"),
+    )
+    key = models.CharField(_("key"), max_length=100)
+    method = models.CharField(_("method"), max_length=8)
+    path = models.TextField(_("path"))
+    fingerprint = models.CharField(_("request fingerprint (SHA-256)"), max_length=64)
+    response_status = models.PositiveSmallIntegerField(_("response status"))
+    response_body = models.JSONField(_("response body"))
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("API idempotency key")
+        verbose_name_plural = _("API idempotency keys")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="api_idempotency_key_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.key} ({self.method} {self.path})"

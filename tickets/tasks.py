@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from .idempotency import api_idempotency_keys_purge
 from .services.deliveries import delivery_send
 from .services.sweeps import sweep_run
 
@@ -23,3 +24,9 @@ def deliver_batch(delivery_ids: list[int]) -> None:
     Failures are rescheduled with backoff on the row and queued again by the sweep."""
     for delivery_id in delivery_ids:
         delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def purge_idempotency_keys() -> int:
+    """Beat runs this daily: API idempotency keys older than 24 h are forgotten."""
+    return api_idempotency_keys_purge(now=timezone.now())

@@ -42,6 +42,12 @@ def evidence_mark_forged(
     with transaction.atomic():
         ticket = ticket_lock(ticket=evidence.ticket)
         evidence = Evidence.objects.select_for_update().get(pk=evidence.pk)
+        if evidence.from_platform:
+            # The platform's own file (the CS system's upload) is no proof of the store's.
+            raise ValidationError(
+                _("This file is the platform's own evidence, not the store's."),
+                code="platform_evidence",
+            )
         if Violation.objects.filter(evidence=evidence).exists():
             raise ValidationError(
                 _("This evidence is already marked forged."), code="already_forged"

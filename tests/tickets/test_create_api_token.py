@@ -95,3 +95,20 @@ def test_an_inactive_user_gets_no_token():
         _create_token(username="cs-bot")
 
     assert not ApiToken.objects.exists()
+
+
+def test_cs_actions_grants_what_the_actions_ask_and_no_more():
+    _create_token(username="cs-bot", cs_actions=True)
+    _create_token(username="intake-only")
+
+    users = get_user_model().objects
+    cs, intake = users.get(username="cs-bot"), users.get(username="intake-only")
+    actions = [
+        "tickets.confirm_ticket",
+        "tickets.escalate_ticket",
+        "tickets.change_ticket",
+        "tickets.add_evidence",
+    ]
+    assert cs.has_perms(["tickets.use_intake_api", *actions])
+    assert not any(intake.has_perm(perm) for perm in actions)
+    assert not cs.is_staff

@@ -20,7 +20,14 @@ from merchants.services import store_check_member
 from .. import evidence as evidence_files
 from ..models import Evidence, Ticket
 from ..thumbnails import is_decompression_bomb, make_thumbnail
-from .common import WORKABLE_STATES, field_error, require_state, ticket_event_write, ticket_lock
+from .common import (
+    WORKABLE_STATES,
+    field_error,
+    require_perm,
+    require_state,
+    ticket_event_write,
+    ticket_lock,
+)
 from .evidence_reuse import evidence_fingerprint, evidence_fingerprint_values, evidence_flags_write
 
 
@@ -35,6 +42,33 @@ def evidence_upload(
 
     Refused files leave neither a row nor a stored file behind.
     """
+    return _evidence_store(ticket=ticket, user=user, upload=upload, now=now, from_platform=False)
+
+
+def evidence_upload_platform(
+    *,
+    ticket: Ticket,
+    user: AbstractBaseUser,
+    upload: UploadedFile,
+    now: datetime | None = None,
+) -> Evidence:
+    """The platform's own evidence (the CS system's upload: the consumer's photos, the
+    CS chat), by platform staff with ``tickets.add_evidence``; the same file checks and
+    states as a store's file. Kept apart (``from_platform``): it shows as the platform's
+    on the judge page, never counts as the store's evidence for a reply, and cannot be
+    marked forged against the store."""
+    require_perm(user, "tickets.add_evidence")
+    return _evidence_store(ticket=ticket, user=user, upload=upload, now=now, from_platform=True)
+
+
+def _evidence_store(
+    *,
+    ticket: Ticket,
+    user: AbstractBaseUser,
+    upload: UploadedFile,
+    now: datetime | None,
+    from_platform: bool,
+) -> Evidence:
     now = now or timezone.now()
     kind, original_name, sha256 = evidence_file_check(upload)
     # Decoded outside the row lock: Pillow's work must not hold up the ticket. An
@@ -44,7 +78,8 @@ def evidence_upload(
 
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
-        store_check_member(user=user, store=ticket.store)
+        if not from_platform:
+            store_check_member(user=user, store=ticket.store)
         require_state(ticket, *WORKABLE_STATES)
         if ticket.evidence.filter(sha256=sha256).exists():
             raise field_error(
@@ -59,6 +94,7 @@ def evidence_upload(
             uploaded_by=user,
             uploaded_at=now,
             **evidence_fingerprint_values(fingerprint=fingerprint, now=now),
+            from_platform=from_platform,
         )
         upload.seek(0)
         item.file.save(f"evidence.{kind.extension}", upload, save=False)
@@ -73,7 +109,8 @@ def evidence_upload(
                 action="evidence_uploaded",
                 actor=user,
                 at=now,
-                payload={"evidence": item.pk, "name": original_name, "sha256": sha256},
+                payload={"evidence": item.pk, "name": original_name, "sha256": sha256}
+                | ({"from_platform": True} if from_platform else {}),
             )
             # The same file or a near copy on another ticket, an EXIF date before the
             # ticket: recorded for arbitrators in this transaction (evidence_reuse).

@@ -147,7 +147,8 @@ def _reply_requirement_problems(
             % {"needed": option.min_contact_attempts, "have": counting},
             "contacts_required",
         )
-    if option.requires_evidence and not ticket.evidence.exists():
+    # The store's own files: the platform's evidence is not the merchant's proof.
+    if option.requires_evidence and not ticket.evidence.filter(from_platform=False).exists():
         add("evidence", _("This reply needs at least one evidence file."), "evidence_required")
     return problems
 
@@ -275,6 +276,19 @@ def ticket_escalate(
                     now=now,
                 )
     return ticket
+
+
+def ticket_object(
+    *, ticket: Ticket, user: AbstractBaseUser, reason: str, now: datetime | None = None
+) -> Ticket:
+    """The consumer objects to the store's reply: CS escalates the *replied* ticket with
+    the objection as the reason (the CS system's API). An open ticket is refused even
+    past its deadline: that escalation is the sweep's, with no objection to record."""
+    require_perm(user, "tickets.escalate_ticket")
+    with transaction.atomic():
+        locked = ticket_lock(ticket=ticket)
+        require_state(locked, TicketState.REPLIED)
+        return ticket_escalate(ticket=locked, user=user, reason=reason, now=now)
 
 
 def _escalate(

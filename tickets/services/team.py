@@ -155,13 +155,7 @@ def ticket_staff_update(
     """
     now = now or timezone.now()
     require_perm(user, "tickets.change_ticket")
-    note = note.strip()
-    if len(note) > STAFF_NOTE_MAX:
-        raise field_error(
-            "note",
-            _("Keep the note under %(limit)d characters.") % {"limit": STAFF_NOTE_MAX},
-            code="note_too_long",
-        )
+    note = _staff_note_checked(note)
     written = []
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
@@ -183,6 +177,36 @@ def ticket_staff_update(
             )
             written.append(EventAction.STAFF_NOTE)
     return written
+
+
+def ticket_staff_note(
+    *, ticket: Ticket, user: AbstractBaseUser, note: str, now: datetime | None = None
+) -> TicketEvent:
+    """A platform staff note on the ticket's timeline and nothing else (the CS system's
+    note through the API): who may write one and how long it may be are the rules of
+    ``ticket_staff_update``'s note; here the note is the whole request, so it is required.
+    A note may go on a ticket in any state, as in admin."""
+    now = now or timezone.now()
+    require_perm(user, "tickets.change_ticket")
+    note = _staff_note_checked(note)
+    if not note:
+        raise field_error("note", _("Write the note."), code="note_required")
+    with transaction.atomic():
+        ticket = ticket_lock(ticket=ticket)
+        return ticket_event_write(
+            ticket=ticket, action=EventAction.STAFF_NOTE, actor=user, at=now, reason=note
+        )
+
+
+def _staff_note_checked(note: str) -> str:
+    note = note.strip()
+    if len(note) > STAFF_NOTE_MAX:
+        raise field_error(
+            "note",
+            _("Keep the note under %(limit)d characters.") % {"limit": STAFF_NOTE_MAX},
+            code="note_too_long",
+        )
+    return note
 
 
 def ticket_claim(*, ticket: Ticket, user: AbstractBaseUser, now: datetime | None = None) -> Ticket:

@@ -17,6 +17,8 @@ from tickets.models import ApiToken
 from tickets.services.tokens import api_token_create
 
 PERMISSION = ("tickets", "use_intake_api")
+# What the CS actions' services ask (tickets/api_actions.py): confirm, object, notes, evidence.
+ACTION_PERMISSIONS = ("confirm_ticket", "escalate_ticket", "change_ticket", "add_evidence")
 
 
 class Command(BaseCommand):
@@ -37,8 +39,22 @@ class Command(BaseCommand):
             help="Expire the token after this many days (default: never; revoke it in admin "
             "or with `manage.py revoke_api_token`).",
         )
+        parser.add_argument(
+            "--cs-actions",
+            action="store_true",
+            help="Also let the account confirm, escalate on objection, add notes and "
+            "evidence through the API (" + ", ".join(ACTION_PERMISSIONS) + ").",
+        )
 
-    def handle(self, *args, username: str, name: str, days: int | None, **options):
+    def handle(
+        self,
+        *args,
+        username: str,
+        name: str,
+        days: int | None,
+        cs_actions: bool = False,
+        **options,
+    ):
         user_model = get_user_model()
         username = username.strip()
         name = name.strip()
@@ -68,6 +84,12 @@ class Command(BaseCommand):
             elif not user.is_active:
                 raise CommandError(f"User {username!r} is inactive; its token would not work.")
             user.user_permissions.add(permission)
+            if cs_actions:
+                user.user_permissions.add(
+                    *Permission.objects.filter(
+                        content_type__app_label=app_label, codename__in=ACTION_PERMISSIONS
+                    )
+                )
             token, raw_key = api_token_create(user=user, name=name, expires_at=expires_at)
 
         self.stderr.write(

@@ -1,0 +1,261 @@
+"""The CS system's actions on a ticket by its platform number: confirm, object, note,
+evidence, and the ticket's timeline. Mounted on the intake API (tickets/api.py).
+
+Thin callers of the services the admin uses, with the same rules and refusals; every
+POST needs an ``Idempotency-Key`` (the rules: tickets/idempotency.py). Answers:
+
+- 400 bad input, keyed by field (the body's, or ``Idempotency-Key``);
+- 401 no or a bad token; 403 the token's user lacks the permission the service asks
+  (tickets.confirm_ticket, tickets.escalate_ticket, tickets.change_ticket for notes,
+  tickets.add_evidence);
+- 404 no ticket has this number; 409 the ticket's state does not allow the action;
+- 422 the Idempotency-Key was used before for a different request.
+
+A refusal writes nothing: the service raises before it writes, or its transaction
+(the key's too) rolls back.
+"""
+
+from collections.abc import Callable
+from typing import Annotated
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from ninja import File, Header, Router, Status, UploadedFile
+
+from .api_schemas import (
+    NON_FIELD,
+    DetailOut,
+    ErrorsOut,
+    EventOut,
+    EvidenceOut,
+    NoteIn,
+    ObjectionIn,
+    TicketOut,
+    TimelineOut,
+    errors_status,
+)
+from .idempotency import (
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_PATTERN,
+    REPLAYED_HEADER,
+    IdempotencyKeyReused,
+    idempotent_call,
+    request_fingerprint,
+)
+from .models import Ticket, TicketEvent
+from .services.evidence import evidence_upload_platform
+from .services.lifecycle import ticket_confirm, ticket_object
+from .services.team import ticket_staff_note
+
+router = Router(tags=["CS actions"])
+
+_KEY_HEADER = {
+    "alias": IDEMPOTENCY_HEADER,
+    "pattern": IDEMPOTENCY_KEY_PATTERN,
+    "description": (
+        "1–100 visible ASCII characters, new for each new request (a UUID will do). "
+        "The same key and request again get the first answer back, with "
+        f"{REPLAYED_HEADER}: true; the key with another request gets 422."
+    ),
+}
+IdempotencyKey = Annotated[str, Header(**_KEY_HEADER)]
+# The intake's: optional, for the clients that predate the keys.
+OptionalIdempotencyKey = Annotated[str | None, Header(None, **_KEY_HEADER)]
+
+# Service refusal codes about the ticket's state rather than the input: 409.
+STATE_CODES = frozenset({"wrong_state", "not_due", "needs_cs", "not_settled"})
+# The service's field -> this API's field.
+FIELD_NAMES = {"note": "text"}
+
+
+def _responses(success) -> dict:
+    return {
+        200: success,
+        400: ErrorsOut,
+        401: DetailOut,
+        403: DetailOut,
+        404: DetailOut,
+        409: ErrorsOut,
+        413: DetailOut,
+        422: ErrorsOut,
+        429: DetailOut,
+    }
+
+
+def _ticket(number: str) -> Ticket | None:
+    # No ticket number holds NUL, and PostgreSQL refuses it even in a WHERE.
+    if "\x00" in number:
+        return None
+    return Ticket.objects.select_related("store").filter(number=number).first()
+
+
+def _not_found() -> Status:
+    return Status(404, {"detail": _("No ticket has this number.")})
+
+
+def _refusal(exc: DjangoValidationError) -> Status:
+    errors: dict[str, list[str]] = {}
+    status = 400
+    if hasattr(exc, "error_dict"):
+        for field, field_errors in exc.error_dict.items():
+            for error in field_errors:
+                name = NON_FIELD if field == NON_FIELD else FIELD_NAMES.get(field, field)
+                errors.setdefault(name, []).extend(error.messages)
+                status = 409 if error.code in STATE_CODES else status
+    else:
+        for error in exc.error_list:
+            errors.setdefault(NON_FIELD, []).extend(error.messages)
+            status = 409 if error.code in STATE_CODES else status
+    return errors_status(status, errors)
+
+
+def idempotent_response(
+    request: HttpRequest, key: str, action: Callable[[], tuple[int, dict]]
+) -> HttpResponse | Status:
+    """Run the action under the request's Idempotency-Key (tickets/idempotency.py) and
+    answer with its JSON; the service's refusals as 400/403/409, a reused key as 422."""
+    try:
+        answer = idempotent_call(
+            user=request.auth.user,
+            key=key,
+            method=request.method,
+            path=request.path,
+            fingerprint=request_fingerprint(request),
+            action=action,
+        )
+    except IdempotencyKeyReused as exc:
+        return errors_status(422, {IDEMPOTENCY_HEADER: [str(exc)]})
+    except PermissionDenied as exc:
+        return Status(403, {"detail": str(exc) or _("You are not allowed to do this.")})
+    except DjangoValidationError as exc:
+        return _refusal(exc)
+    # The body is JSON already (stored as such, or dumped by its schema): not validated again.
+    response = JsonResponse(
+        answer.body, status=answer.status, content_type="application/json; charset=utf-8"
+    )
+    if answer.replayed:
+        response[REPLAYED_HEADER] = "true"
+    return response
+
+
+@router.post(
+    "/tickets/{number}/confirm",
+    response=_responses(TicketOut),
+    operation_id="ticket_confirm",
+    summary="Confirm a settled reply and close the ticket",
+    description="CS confirms the store's reply (replied → closed). 409 unless replied.",
+)
+def ticket_confirm_view(request: HttpRequest, number: str, idempotency_key: IdempotencyKey):
+    ticket = _ticket(number)
+    if ticket is None:
+        return _not_found()
+
+    def confirm():
+        confirmed = ticket_confirm(ticket=ticket, user=request.auth.user)
+        return 200, TicketOut.from_orm(confirmed).model_dump(mode="json")
+
+    return idempotent_response(request, idempotency_key, confirm)
+
+
+@router.post(
+    "/tickets/{number}/object",
+    response=_responses(TicketOut),
+    operation_id="ticket_object",
+    summary="The consumer objects to the reply: escalate the ticket",
+    description=(
+        "CS escalates a replied ticket to platform intervention with the consumer's "
+        "objection as the reason (replied → escalated); the store is told. 409 unless replied."
+    ),
+)
+def ticket_object_view(
+    request: HttpRequest, number: str, payload: ObjectionIn, idempotency_key: IdempotencyKey
+):
+    ticket = _ticket(number)
+    if ticket is None:
+        return _not_found()
+
+    def object_():
+        escalated = ticket_object(ticket=ticket, user=request.auth.user, reason=payload.reason)
+        return 200, TicketOut.from_orm(escalated).model_dump(mode="json")
+
+    return idempotent_response(request, idempotency_key, object_)
+
+
+@router.post(
+    "/tickets/{number}/notes",
+    response=_responses(EventOut),
+    operation_id="ticket_note",
+    summary="Add a CS note to the ticket's timeline",
+    description="A staff note (at most 2,000 characters), on a ticket in any state.",
+)
+def ticket_note_view(
+    request: HttpRequest, number: str, payload: NoteIn, idempotency_key: IdempotencyKey
+):
+    ticket = _ticket(number)
+    if ticket is None:
+        return _not_found()
+
+    def note():
+        event = ticket_staff_note(ticket=ticket, user=request.auth.user, note=payload.text)
+        return 200, EventOut.from_orm(event).model_dump(mode="json")
+
+    return idempotent_response(request, idempotency_key, note)
+
+
+@router.post(
+    "/tickets/{number}/evidence",
+    response=_responses(EvidenceOut),
+    operation_id="ticket_evidence_add",
+    summary="Attach the platform's own evidence file to the ticket",
+    description=(
+        "multipart/form-data with one file under `file`: an image, PDF, audio recording, "
+        "or plain text or CSV, checked by its content, within the evidence size limit. "
+        "Kept as the platform's evidence, apart from the store's. 409 on a closed or "
+        "judged ticket."
+    ),
+)
+def ticket_evidence_view(
+    request: HttpRequest,
+    number: str,
+    idempotency_key: IdempotencyKey,
+    file: UploadedFile = File(...),  # noqa: B008 - ninja's way of declaring a file part
+):
+    ticket = _ticket(number)
+    if ticket is None:
+        return _not_found()
+
+    def upload():
+        item = evidence_upload_platform(ticket=ticket, user=request.auth.user, upload=file)
+        return 200, EvidenceOut.from_orm(item).model_dump(mode="json")
+
+    return idempotent_response(request, idempotency_key, upload)
+
+
+@router.get(
+    "/tickets/{number}/timeline",
+    response={200: TimelineOut, 401: DetailOut, 404: DetailOut, 429: DetailOut},
+    operation_id="ticket_timeline",
+    summary="The ticket's events, oldest first",
+    description="Every event on the ticket (transitions, notes, files, reminders), in order.",
+)
+def ticket_timeline_view(request: HttpRequest, number: str):
+    # Two queries, however many events: the ticket, then its events with their actors.
+    ticket = (
+        None
+        if "\x00" in number
+        else Ticket.objects.filter(number=number)
+        .prefetch_related(
+            Prefetch(
+                "events",
+                queryset=TicketEvent.objects.select_related("actor").order_by("at", "pk"),
+                to_attr="timeline",
+            )
+        )
+        .first()
+    )
+    if ticket is None:
+        return _not_found()
+    return {"number": ticket.number, "state": ticket.state, "events": ticket.timeline}

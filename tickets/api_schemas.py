@@ -1,0 +1,139 @@
+"""The API's shapes, shared by the intake (tickets/api.py) and the CS actions
+(tickets/api_actions.py): what goes out, and the checks every text field passes."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import Field, Schema, Status
+from pydantic import AfterValidator, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from .models import Category, Evidence, Ticket, TicketEvent, TicketKind, TicketState
+
+NON_FIELD = "__all__"
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refused here, not a 500 at the INSERT.
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", _("Text must not contain NUL characters."))
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+
+
+class TicketOut(Schema):
+    id: int
+    number: str
+    store_code: str
+    state: TicketState
+    kind: TicketKind
+    category: Category
+    worry_free: bool
+    created_at: datetime = Field(description="ISO-8601, Asia/Shanghai offset.")
+    due_at: datetime = Field(description="ISO-8601, Asia/Shanghai offset.")
+
+    @staticmethod
+    def resolve_store_code(obj: Ticket) -> str:
+        return obj.store.code
+
+    # Stored in UTC; shown in Asia/Shanghai (SPEC.md), as the platform's own staff read it.
+    @staticmethod
+    def resolve_created_at(obj: Ticket) -> datetime:
+        return timezone.localtime(obj.created_at)
+
+    @staticmethod
+    def resolve_due_at(obj: Ticket) -> datetime:
+        return timezone.localtime(obj.due_at)
+
+
+class ErrorsOut(Schema):
+    errors: dict[str, list[str]] = Field(
+        description='Messages by request field; "__all__" for the request as a whole.'
+    )
+
+
+class DetailOut(Schema):
+    detail: str
+
+
+def errors_status(status: int, errors: dict[str, list[str]]) -> Status:
+    return Status(status, {"errors": errors})
+
+
+# --- the CS actions --------------------------------------------------------------------
+
+ActionText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), NoNul]
+
+
+class ObjectionIn(Schema):
+    reason: ActionText = Field(description="Why the consumer objects to the store's reply.")
+
+
+class NoteIn(Schema):
+    text: ActionText = Field(description="The note, as CS writes it on the ticket's timeline.")
+
+
+class EventOut(Schema):
+    id: int
+    action: str = Field(description="The event's code, e.g. replied, escalated, staff_note.")
+    label: str = Field(description="The event's name in the request's language.")
+    at: datetime = Field(description="ISO-8601 in UTC.")
+    actor: str | None = Field(description="Who acted (username); null when the system did.")
+    from_state: TicketState | None
+    to_state: TicketState | None
+    reason: str
+    payload: dict
+
+    @staticmethod
+    def resolve_label(obj: TicketEvent) -> str:
+        return str(obj.get_action_display())
+
+    @staticmethod
+    def resolve_at(obj: TicketEvent) -> datetime:
+        return obj.at.astimezone(UTC)
+
+    @staticmethod
+    def resolve_actor(obj: TicketEvent) -> str | None:
+        return obj.actor.get_username() if obj.actor_id is not None else None
+
+    @staticmethod
+    def resolve_from_state(obj: TicketEvent) -> str | None:
+        return obj.from_state or None
+
+    @staticmethod
+    def resolve_to_state(obj: TicketEvent) -> str | None:
+        return obj.to_state or None
+
+
+class TimelineOut(Schema):
+    number: str
+    state: TicketState
+    events: list[EventOut] = Field(description="Oldest first.")
+
+
+class EvidenceOut(Schema):
+    id: int
+    ticket_number: str
+    original_name: str
+    content_type: str = Field(description="As found from the file's content, not its name.")
+    size: int
+    sha256: str
+    uploaded_at: datetime = Field(description="ISO-8601 in UTC.")
+    uploaded_by: str
+    from_platform: bool
+
+    @staticmethod
+    def resolve_uploaded_at(obj: Evidence) -> datetime:
+        return obj.uploaded_at.astimezone(UTC)
+
+    @staticmethod
+    def resolve_ticket_number(obj: Evidence) -> str:
+        return obj.ticket.number
+
+    @staticmethod
+    def resolve_uploaded_by(obj: Evidence) -> str:
+        return obj.uploaded_by.get_username()
