@@ -24,6 +24,7 @@ from .services import (
 
 
 class SubscriberForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
     event_types = forms.MultipleChoiceField(
         label=_("event types"),
         choices=event_type_choices,
