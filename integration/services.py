@@ -310,7 +310,8 @@ def _post(
             response.read(MAX_ERROR)
     except urllib.error.HTTPError as exc:
         status = exc.code
-        error = f"HTTP {exc.code}: {_answer(exc)}"
+        with exc:  # the refusal's socket, closed here rather than whenever it is collected
+            error = f"HTTP {exc.code}: {_answer(exc)}"
     except (OSError, http.client.HTTPException, ValueError) as exc:
         # URLError, a refused connection or a timeout (OSErrors); a broken answer.
         error = f"{type(exc).__name__}: {exc}"
