@@ -51,7 +51,10 @@ STORE_CODE = "FUZZ-SHOP"
 
 def _raw_key() -> str:
     user = UserFactory(username="cs-bot")
-    user.user_permissions.add(Permission.objects.get(codename="use_intake_api"))
+    # The intake API and the event feed (GET /api/v1/events), so both answer 2xx.
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["use_intake_api", "read_event_feed"])
+    )
     return api_token_create(user=user, name="platform CS")[1]
 
 
@@ -59,7 +62,11 @@ def _raw_key() -> str:
 
 
 # Every operation in the document, each fuzzed with valid and with invalid input.
-OPERATIONS = [("POST", "/api/v1/tickets"), ("GET", "/api/v1/tickets/{number}")]
+OPERATIONS = [
+    ("POST", "/api/v1/tickets"),
+    ("GET", "/api/v1/tickets/{number}"),
+    ("GET", "/api/v1/events"),
+]
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
