@@ -29,6 +29,7 @@ class Receiver:
         self.requests: list[dict] = []
         self.statuses: list[int] = []
         self.default = default
+        self.delay = 0.0  # seconds before answering
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,6 +37,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests.append({"headers": dict(self.headers), "body": body})
                 status = outer.statuses.pop(0) if outer.statuses else outer.default
+                time.sleep(outer.delay)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -223,6 +223,22 @@ def test_an_unreachable_receiver_is_a_failure_not_an_error(store):
     assert "Connection refused" in attempt.error or "URLError" in attempt.error
 
 
+def test_a_receiver_slower_than_the_timeout_is_a_failure(make_receiver, store, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.2
+    receiver = make_receiver()
+    receiver.delay = 1.0
+    subscriber = subscribe(receiver.url)
+    open_ticket(store, "CS-SLOW")
+
+    run = deliver(subscriber)
+
+    assert run.status == "failed"
+    attempt = WebhookAttempt.objects.get()
+    assert attempt.status_code is None
+    assert "timed out" in attempt.error
+    assert attempt.duration_ms < 1000
+
+
 def test_a_redirect_is_not_a_success(make_receiver, store):
     receiver = make_receiver(default=302)
     subscriber = subscribe(receiver.url)

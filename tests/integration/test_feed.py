@@ -1,12 +1,15 @@
 """GET /api/v1/events: the event stream after a cursor, with the intake API's tokens."""
 
+import json
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from integration.feed import cursor_encode, position_of
+from integration.feed import EVENT_RELATED, cursor_encode, position_of
+from integration.schemas import event_json
 from tests.factories import UserFactory
 from tickets.models import TicketEvent
 from tickets.services.tokens import api_token_create
@@ -81,6 +84,15 @@ def test_an_event_as_the_feed_shows_it(api, store):
         "payload": opened.payload,
         "actor": None,
     }
+
+
+def test_a_webhook_body_is_the_feeds_json_for_the_event(api, store):
+    events = _events(store, n_notes=1)
+    loaded = TicketEvent.objects.select_related(*EVENT_RELATED).get(pk=events[1].pk)
+
+    feed_event = api.get(URL).json()["events"][1]
+
+    assert json.loads(event_json(loaded)) == feed_event
 
 
 def test_the_feed_filters_by_type_and_moves_past_the_rest(api, store):
