@@ -188,9 +188,8 @@ def _failed(
         if held and pause:
             transaction.on_commit(lambda: _ops_notice(subscriber, reason))
     logger.warning(
-        "Webhook to %s (%s) failed, attempt %s of event %s: %s",
+        "Webhook to %s failed, attempt %s of event %s: %s",
         subscriber.name,
-        subscriber.url,
         attempt.attempt,
         attempt.event_id,
         attempt.error,
@@ -208,7 +207,8 @@ def _ops_notice(subscriber: Subscriber, reason: str) -> None:
             "%(reason)s\n\nURL: %(url)s\nNo event is lost: once the receiver works again, "
             "resume the subscriber in the admin and delivery continues from where it stopped."
         )
-        % {"reason": reason, "url": subscriber.url},
+        # Without its query string: some receivers take their key there.
+        % {"reason": reason, "url": subscriber.url.split("?", 1)[0]},
         fail_silently=True,
     )
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core import mail
+from django.core.exceptions import ValidationError
 
 from integration.feed import feed_head, position_of
 from integration.models import Subscriber, WebhookAttempt
@@ -297,3 +298,19 @@ def test_staff_send_an_attempt_again_as_a_redelivery(make_receiver, store):
     assert receiver.requests[1]["body"] == receiver.requests[0]["body"]
     assert Subscriber.objects.get().cursor == cursor  # the stream's position is untouched
     assert ticket.pk == first.event.ticket_id
+
+
+def test_a_subscriber_with_an_unknown_type_is_refused_and_nothing_written():
+    with pytest.raises(ValidationError) as refused:
+        subscribe("https://cs.example.com/hook", event_types=["ticket.exploded"])
+    assert "event_types" in refused.value.message_dict
+    assert not Subscriber.objects.exists()
+
+
+def test_pausing_twice_or_resuming_an_active_subscriber_changes_nothing(make_receiver):
+    subscriber = subscribe(make_receiver().url)
+    assert not subscriber_resume(subscriber=subscriber)
+    assert subscriber_pause(subscriber=subscriber, reason="first", now=NOW)
+    assert not subscriber_pause(subscriber=subscriber, reason="second", now=NOW + timedelta(1))
+    subscriber.refresh_from_db()
+    assert (subscriber.pause_reason, subscriber.paused_at) == ("first", NOW)
