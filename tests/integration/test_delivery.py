@@ -2,6 +2,7 @@
 failure, paused after N failures, resumed without losing an event."""
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -314,3 +315,33 @@ def test_pausing_twice_or_resuming_an_active_subscriber_changes_nothing(make_rec
     assert not subscriber_pause(subscriber=subscriber, reason="second", now=NOW + timedelta(1))
     subscriber.refresh_from_db()
     assert (subscriber.pause_reason, subscriber.paused_at) == ("first", NOW)
+
+
+@pytest.mark.redis
+def test_a_real_worker_on_both_queues_delivers_what_beat_dispatches(make_receiver, store):
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    receiver = make_receiver()
+    subscribe(receiver.url)
+    open_ticket(store, "CS-WORKER")
+    settle()
+    app.conf.task_always_eager = False
+    with app.connection_for_write() as conn:
+        for queue in ("celery", "webhooks"):
+            conn.default_channel.queue_purge(queue)
+    # The Procfile's worker: -Q celery,webhooks.
+    with start_worker(
+        app,
+        pool="solo",
+        perform_ping_check=False,
+        shutdown_timeout=10,
+        queues=["celery", "webhooks"],
+    ):
+        webhook_dispatch.delay()
+        deadline = time.monotonic() + 30
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert [e["type"] for e in receiver.events] == ["ticket.opened"]
+    assert WebhookAttempt.objects.get().status_code == 204
