@@ -5,6 +5,10 @@ below the oldest running transaction, so no event can later appear behind a curs
 (integration/feed.py). Rows that exist already get this migration's transaction id:
 they all sit before any event written afterwards, which is their true order. SQLite
 leaves the column NULL (one writer at a time: id order is commit order there).
+
+pg_current_xact_id() is STABLE, so PostgreSQL stores the added column's value for the
+existing rows once, in the catalogue, without rewriting the table; the index build
+does read the whole table and blocks writes to it meanwhile.
 """
 
 import tickets.models
