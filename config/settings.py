@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "tickets",
     "arbitration",
     "audit",
+    "integration",
 ]
 
 MIDDLEWARE = [
@@ -343,7 +344,32 @@ SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", default=5000)
 # from the database) is taken over by the sweep; also how long a fresh delivery waits
 # for its after-commit message before the sweep queues it again. `make drills` shortens it.
 DELIVERY_CLAIM_TIMEOUT_SECONDS = env.int("DELIVERY_CLAIM_TIMEOUT_SECONDS", default=300)
+# Webhooks (integration/services.py): beat looks for subscribers to deliver to every
+# WEBHOOK_DISPATCH_INTERVAL_SECONDS; each run sends at most WEBHOOK_RUN_MAX_EVENTS events
+# or runs WEBHOOK_RUN_MAX_SECONDS (then queues its sequel), each POST waiting at most
+# WEBHOOK_TIMEOUT_SECONDS. A failure backs off 10 s, 20 s, … up to an hour; after
+# WEBHOOK_PAUSE_AFTER_FAILURES in a row the subscriber is paused and ADMINS are mailed.
+# A run's lease must outlast a whole run: budget + one POST's timeout, with room.
+WEBHOOK_DISPATCH_INTERVAL_SECONDS = env.int("WEBHOOK_DISPATCH_INTERVAL_SECONDS", default=10)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_RUN_MAX_EVENTS = env.int("WEBHOOK_RUN_MAX_EVENTS", default=500)
+WEBHOOK_RUN_MAX_SECONDS = env.float("WEBHOOK_RUN_MAX_SECONDS", default=20.0)
+WEBHOOK_CLAIM_TIMEOUT_SECONDS = env.int("WEBHOOK_CLAIM_TIMEOUT_SECONDS", default=120)
+WEBHOOK_BACKOFF_BASE_SECONDS = env.int("WEBHOOK_BACKOFF_BASE_SECONDS", default=10)
+WEBHOOK_BACKOFF_MAX_SECONDS = env.int("WEBHOOK_BACKOFF_MAX_SECONDS", default=3600)
+WEBHOOK_PAUSE_AFTER_FAILURES = env.int("WEBHOOK_PAUSE_AFTER_FAILURES", default=8)
+# Ops who hear of a paused subscriber (mail_admins): ADMINS=ops@example.com,oncall@example.com
+ADMINS = [(email, email) for email in env.list("ADMINS", default=[])]
+# Webhook runs wait on other people's servers: their own queue, so a burst of them never
+# sits in front of the sweep (the Procfile's worker consumes both queues).
+CELERY_TASK_ROUTES = {"integration.tasks.webhook_deliver": {"queue": "webhooks"}}
+
 CELERY_BEAT_SCHEDULE = {
+    "webhook-dispatch": {
+        "task": "integration.tasks.webhook_dispatch",
+        "schedule": WEBHOOK_DISPATCH_INTERVAL_SECONDS,
+        "options": {"expires": WEBHOOK_DISPATCH_INTERVAL_SECONDS},
+    },
     "sweep-deadlines": {
         "task": "tickets.tasks.sweep_deadlines",
         "schedule": SWEEP_INTERVAL_SECONDS,

@@ -7,7 +7,11 @@ from django.utils.translation import gettext_noop
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
+from integration.api import router as events_router
 from tickets.api import intake_api
+
+# The event feed joins the intake API (same tokens, errors and OpenAPI document).
+intake_api.add_router("/events", events_router)
 
 
 @require_safe

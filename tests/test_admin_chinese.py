@@ -29,6 +29,7 @@ from arbitration.services.appeals import appeal_file
 from arbitration.services.decisions import ticket_compensate, ticket_judge
 from arbitration.services.findings import evidence_mark_forged
 from audit.models import AuditEntry
+from integration.models import Subscriber, WebhookAttempt
 from merchants.models import DailyOrderVolume
 from tests.factories import (
     TUESDAY_10_SHANGHAI,
@@ -38,7 +39,14 @@ from tests.factories import (
     UserFactory,
     make_evidence,
 )
-from tickets.models import ContactChannel, ReplyOption, Ticket, TicketKind, WorkingCalendar
+from tickets.models import (
+    ContactChannel,
+    ReplyOption,
+    Ticket,
+    TicketEvent,
+    TicketKind,
+    WorkingCalendar,
+)
 from tickets.services.contacts import contact_log
 from tickets.services.exemptions import exemption_request
 from tickets.services.intake import ticket_open
@@ -376,6 +384,29 @@ def admin_data(superuser):
         status_code=302,
         outcome="done",
         what={"changes": [{"field": "assignee", "old": "#7", "new": "dianzhu (#9)"}]},
+    )
+    # A webhook subscriber of the CS system, paused after failing, and one delivery of its
+    # log (written by integration.services.delivery in production).
+    subscriber = Subscriber.objects.create(
+        name="平台客服系统",
+        url="https://cs.example.com/xietong/webhook",
+        event_types=["ticket.opened", "ticket.escalated"],
+        consecutive_failures=8,
+        paused_at=t0,
+        pause_reason="连续 8 次投递失败后已暂停",
+        created_at=t0,
+    )
+    event = TicketEvent.objects.filter(action="opened").first()
+    WebhookAttempt.objects.create(
+        subscriber=subscriber,
+        event=event,
+        event_type="ticket.opened",
+        attempt=1,
+        status_code=503,
+        error="HTTP 503",
+        duration_ms=120,
+        request_body="{}",
+        sent_at=t0,
     )
     return {"exemption": exemption}
 

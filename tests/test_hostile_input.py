@@ -53,16 +53,18 @@ STORE_CODE = "FUZZ-SHOP"
 
 def _raw_key() -> str:
     user = UserFactory(username="cs-bot")
-    # The intake, and every permission the CS actions ask, so their 200s are fuzzed too.
+    # The intake, every permission the CS actions ask and the event feed (GET
+    # /api/v1/events), so their 2xx answers are fuzzed too.
     user.user_permissions.add(
         *Permission.objects.filter(
-            content_type__app_label="tickets",
+            content_type__app_label__in=["tickets", "integration"],
             codename__in=[
                 "use_intake_api",
                 "confirm_ticket",
                 "escalate_ticket",
                 "change_ticket",
                 "add_evidence",
+                "read_event_feed",
             ],
         )
     )
@@ -81,6 +83,7 @@ OPERATIONS = [
     ("POST", "/api/v1/tickets/{number}/notes"),
     ("POST", "/api/v1/tickets/{number}/evidence"),
     ("GET", "/api/v1/tickets/{number}/timeline"),
+    ("GET", "/api/v1/events"),
 ]
 CHECKS = [
     not_a_server_error,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("config", "merchants", "tickets", "arbitration", "audit")
+APPS = ("config", "merchants", "tickets", "arbitration", "audit", "integration")
 
 
 def project_modules() -> dict[str, Path]:
@@ -97,7 +97,9 @@ def test_no_import_circle_among_the_apps():
     assert cycles(GRAPH) == []
 
 
-@pytest.mark.parametrize("services", ["tickets.services", "arbitration.services"])
+@pytest.mark.parametrize(
+    "services", ["tickets.services", "arbitration.services", "integration.services"]
+)
 def test_services_never_import_tasks_views_receivers_or_admin(services):
     # A rule does not know how it is scheduled or shown: work for Celery leaves
     # through signals sent on commit (tickets/signals.py), received in tickets/receivers.py.

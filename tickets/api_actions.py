@@ -29,11 +29,11 @@ from .api_schemas import (
     NON_FIELD,
     DetailOut,
     ErrorsOut,
-    EventOut,
     EvidenceOut,
     NoteIn,
     ObjectionIn,
     TicketOut,
+    TimelineEventOut,
     TimelineOut,
     errors_status,
 )
@@ -186,7 +186,7 @@ def ticket_object_view(
 
 @router.post(
     "/tickets/{number}/notes",
-    response=_responses(EventOut),
+    response=_responses(TimelineEventOut),
     operation_id="ticket_note",
     summary="Add a CS note to the ticket's timeline",
     description="A staff note (at most 2,000 characters), on a ticket in any state.",
@@ -200,7 +200,7 @@ def ticket_note_view(
 
     def note():
         event = ticket_staff_note(ticket=ticket, user=request.auth.user, note=payload.text)
-        return 200, EventOut.from_orm(event).model_dump(mode="json")
+        return 200, TimelineEventOut.from_orm(event).model_dump(mode="json")
 
     return idempotent_response(request, idempotency_key, note)
 

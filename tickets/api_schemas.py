@@ -77,8 +77,14 @@ class NoteIn(Schema):
     text: ActionText = Field(description="The note, as CS writes it on the ticket's timeline.")
 
 
-class EventOut(Schema):
-    id: int
+def event_public_id(pk: int) -> str:
+    """An event's id in every answer and webhook: the timeline, the feed and the webhooks
+    name one event the same way."""
+    return f"evt_{pk}"
+
+
+class TimelineEventOut(Schema):
+    id: str = Field(description='"evt_" and the event\'s number, e.g. evt_123.')
     action: str = Field(description="The event's code, e.g. replied, escalated, staff_note.")
     label: str = Field(description="The event's name in the request's language.")
     at: datetime = Field(description="ISO-8601 in UTC.")
@@ -87,6 +93,10 @@ class EventOut(Schema):
     to_state: TicketState | None
     reason: str
     payload: dict
+
+    @staticmethod
+    def resolve_id(obj: TicketEvent) -> str:
+        return event_public_id(obj.pk)
 
     @staticmethod
     def resolve_label(obj: TicketEvent) -> str:
@@ -112,7 +122,7 @@ class EventOut(Schema):
 class TimelineOut(Schema):
     number: str
     state: TicketState
-    events: list[EventOut] = Field(description="Oldest first.")
+    events: list[TimelineEventOut] = Field(description="Oldest first.")
 
 
 class EvidenceOut(Schema):

@@ -92,9 +92,10 @@ def insert_rows(
         for field, column in zip(model_fields, zip(*rows, strict=True), strict=True)
     ]
     # Like bulk_create, every other column gets its field's default (Django keeps
-    # defaults in Python, not in the schema).
+    # defaults in Python, not in the schema); a column the database fills itself
+    # (db_default, e.g. TicketEvent.txid) is left out of the INSERT for it to do so.
     for field in opts.concrete_fields:
-        if field.primary_key or field.name in fields:
+        if field.primary_key or field.name in fields or field.has_db_default():
             continue
         model_fields.append(field)
         arrays.append(_column_values(field, (field.get_default(),) * len(rows)))

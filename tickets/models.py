@@ -685,6 +685,21 @@ class AppendOnlyError(Exception):
     pass
 
 
+class CurrentTransactionId(models.Func):
+    """The writing transaction's 64-bit id, as a column default (``db_default``): on
+    PostgreSQL ``pg_current_xact_id()`` (the top-level transaction's, even inside a
+    savepoint); elsewhere NULL. integration.feed orders the event stream by it."""
+
+    template = "pg_current_xact_id()::text::bigint"
+    output_field = models.BigIntegerField()
+    allowed_default = True
+
+    def as_sql(self, compiler, connection, **extra_context):
+        if connection.vendor != "postgresql":
+            return "NULL", []
+        return super().as_sql(compiler, connection, **extra_context)
+
+
 class TicketEvent(models.Model):
     """The audit trail: written by services in the same transaction as the change; never edited."""
 
@@ -712,12 +727,24 @@ class TicketEvent(models.Model):
     at = models.DateTimeField(_("at"))
     reason = models.TextField(_("reason"), blank=True)
     payload = models.JSONField(_("details"), default=dict, blank=True)
+    # Filled by the database on every INSERT (never by Python): the event's position in
+    # commit order for the integration feed and webhooks (integration/feed.py).
+    txid = models.BigIntegerField(
+        _("transaction id"),
+        null=True,
+        blank=True,
+        editable=False,
+        db_default=CurrentTransactionId(),
+    )
 
     class Meta:
         verbose_name = _("ticket event")
         verbose_name_plural = _("ticket events")
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["ticket", "at"], name="ticket_event_ticket_at")]
+        indexes = [
+            models.Index(fields=["ticket", "at"], name="ticket_event_ticket_at"),
+            models.Index(fields=["txid", "id"], name="ticket_event_txid_id"),
+        ]
 
     def __str__(self):
         return f"{self.ticket_id} {self.get_action_display()} {localtime(self.at):%Y-%m-%d %H:%M}"

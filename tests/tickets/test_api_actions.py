@@ -278,7 +278,7 @@ def test_a_note_goes_on_the_timeline_as_a_staff_note(cs):
     assert event.reason == "买家来电催促，已安抚"
     assert event.actor.username == "cs-bot"
     data = response.json()
-    assert data["id"] == event.pk
+    assert data["id"] == f"evt_{event.pk}"
     assert data["action"] == "staff_note"
     assert data["label"] == "Staff note"
     assert data["actor"] == "cs-bot"
@@ -507,7 +507,7 @@ def test_the_timeline_lists_every_event_in_order(cs):
     assert data["state"] == "escalated"
     events = data["events"]
     expected = list(TicketEvent.objects.filter(ticket=ticket).order_by("at", "pk"))
-    assert [e["id"] for e in events] == [e.pk for e in expected]
+    assert [e["id"] for e in events] == [f"evt_{e.pk}" for e in expected]
     assert [e["action"] for e in events] == [
         "contact_logged",
         "replied",
