@@ -14,7 +14,7 @@ from ninja.responses import NinjaJSONEncoder
 
 from merchants.models import Platform
 from tickets.api_schemas import TicketOut, event_public_id
-from tickets.models import Ticket, TicketEvent
+from tickets.models import Ticket, TicketEvent, TicketState
 
 from .events import event_type
 
@@ -29,8 +29,9 @@ class EventTicketOut(TicketOut):
 
 class EventDataOut(Schema):
     action: str = Field(description="The ticket event's own action, e.g. exemption_granted.")
-    from_state: str = Field(description="The ticket's state before the event; empty if none.")
-    to_state: str = Field(description="The ticket's state after the event; empty if unchanged.")
+    # null when unchanged, as in the timeline (GET /api/v1/tickets/{number}/timeline)
+    from_state: TicketState | None = Field(description="The state before; null if none.")
+    to_state: TicketState | None = Field(description="The state after; null if unchanged.")
     reason: str
     payload: dict[str, Any] = Field(description="Details by action (ids, outcome, amounts…).")
     actor: str | None = Field(description="The acting user's username; null for the system.")
@@ -59,8 +60,8 @@ class EventOut(Schema):
     def resolve_data(obj: TicketEvent) -> dict:
         return {
             "action": obj.action,
-            "from_state": obj.from_state,
-            "to_state": obj.to_state,
+            "from_state": obj.from_state or None,
+            "to_state": obj.to_state or None,
             "reason": obj.reason,
             "payload": obj.payload or {},
             "actor": obj.actor.get_username() if obj.actor is not None else None,

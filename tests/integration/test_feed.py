@@ -78,7 +78,7 @@ def test_an_event_as_the_feed_shows_it(api, store):
     assert ticket["due_at"] == "2026-11-25T10:00:00+08:00"
     assert event["data"] == {
         "action": "opened",
-        "from_state": "",
+        "from_state": None,
         "to_state": "open",
         "reason": "",
         "payload": opened.payload,
