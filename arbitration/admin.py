@@ -25,9 +25,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from merchants.models import Platform
 from tickets import evidence as evidence_files
 from tickets.admin import LIST_PER_PAGE, ServiceWrittenAdmin, id_url
-from tickets.models import Evidence, Ticket, TicketEvent, TicketState
+from tickets.models import Evidence, Ticket, TicketEvent, TicketKind, TicketState
 from tickets.selectors import timeline_entries
 from tickets.services.common import require_state
 from tickets.services.notifications import format_local
@@ -291,7 +292,9 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
 
     @admin.display(description=_("platform"), ordering="store__platform")
     def platform(self, obj: Ticket) -> str:
-        return obj.store.get_platform_display()
+        # The choice's label by value: get_FOO_display() rebuilds the choices per call
+        # (three a row made ~3 ms of the queue's page).
+        return Platform(obj.store.platform).label
 
     # Short headers keep the queue within 1440 px in English too.
     @admin.display(
@@ -305,9 +308,9 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
         if obj.is_crc:
             # Marked in words, not colour alone; the full name on hover.
             return format_html(
-                '<span class="crc-badge" title="{}">CRC</span>', obj.get_kind_display()
+                '<span class="crc-badge" title="{}">CRC</span>', TicketKind(obj.kind).label
             )
-        return obj.get_kind_display()
+        return TicketKind(obj.kind).label
 
     # Waiting longest = escalated earliest.
     @admin.display(description=_("waiting for"), ordering="-escalated_at")

@@ -81,6 +81,8 @@ def _columns(cl) -> list[Column]:
             if column.resolved:
                 column.empty = getattr(column.attr, "empty_value_display", empty)
                 column.boolean = getattr(column.attr, "boolean", False)
+                if column.boolean:  # the icons once (each is a static() and a format_html)
+                    column.choices = {value: _boolean_icon(value) for value in (True, False, None)}
             if name == "action_checkbox":
                 column.css = "action-checkbox"
         else:
@@ -126,7 +128,10 @@ def _cell(cl, column: Column, result) -> str:
             boolean = column.boolean if column.resolved else getattr(attr, "boolean", False)
             if isinstance(attr, property) and hasattr(attr, "fget"):
                 boolean = getattr(attr.fget, "boolean", False)
-            repr_ = display_for_value(value, empty, boolean)
+            if boolean and column.choices is not None and value in column.choices:
+                repr_ = column.choices[value]
+            else:
+                repr_ = display_for_value(value, empty, boolean)
             if isinstance(value, (datetime.date, datetime.time)):
                 css += " nowrap"
         else:
