@@ -10,12 +10,13 @@ import time
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import connection
 from django.utils import timezone
 
 from arbitration.reports import SHANGHAI, report_day
 from merchants.models import Store
+from tickets.management.commands.bench_pages import require_scratch_postgres
 from tickets.models import Policy, ReplyOption
 
 DAYS = 90
@@ -40,10 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--stores", type=int, default=2_000)
 
     def handle(self, *args, tickets, stores, **options):
-        if connection.vendor != "postgresql":
-            raise CommandError("The benchmark needs PostgreSQL (DATABASE_URL=postgres://…).")
-        if not connection.settings_dict["NAME"].endswith("_bench"):
-            raise CommandError("Refusing to truncate a database not named *_bench.")
+        require_scratch_postgres()
         out = self.stdout.write
         today = timezone.now().astimezone(SHANGHAI).date()
         first_day = today - timedelta(days=DAYS)

@@ -47,7 +47,7 @@ from tickets.models import Evidence, Policy, Ticket
 from tickets.services.evidence import evidence_upload
 from tickets.services.evidence_reuse import evidence_matches
 
-from .bench_pages import scratch_database
+from .bench_pages import require_scratch_postgres
 
 STORE_PREFIX = "EB-"
 UPLOADER = "bench_evidence_uploader"
@@ -114,6 +114,7 @@ EVIDENCE_COLUMNS = (
     "dhash_band2",
     "dhash_band3",
     "captured_at",
+    "from_platform",
 )
 
 
@@ -163,11 +164,7 @@ class Command(BaseCommand):
             self._run(options)
 
     def _run(self, options):
-        if connection.vendor != "postgresql":
-            raise CommandError("The benchmark needs PostgreSQL (DATABASE_URL=postgres://…).")
-        name = connection.settings_dict["NAME"]
-        if not scratch_database(name):
-            raise CommandError(f"Refusing to truncate {name!r}: use a database named *_bench.")
+        require_scratch_postgres()
         if options["lookups"] < 1 or options["uploads"] < 1:
             raise CommandError("--lookups and --uploads must be at least 1.")
         rnd = random.Random(options["seed"])
@@ -337,6 +334,7 @@ class Command(BaseCommand):
                         (ticket, f"evidence/{ticket}/{sha256}.pdf", f"发票{index}.pdf", sha256)
                         + (120_000, "application/pdf", user, uploaded_at, "", uploaded_at)
                         + (None,) * 6
+                        + (False,)
                     )
                     continue
                 if images and roll < NOT_IMAGES + EXACT_COPIES:
@@ -355,7 +353,7 @@ class Command(BaseCommand):
                 copy.write_row(
                     (ticket, f"evidence/{ticket}/{sha256}.jpg", f"截图{index}.jpg", sha256)
                     + (350_000, "image/jpeg", user, uploaded_at, "", uploaded_at)
-                    + (signed64(value), *dhash_bands(value), captured_at)
+                    + (signed64(value), *dhash_bands(value), captured_at, False)
                 )
 
     @staticmethod

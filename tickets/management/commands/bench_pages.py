@@ -108,6 +108,15 @@ def scratch_database(name: str) -> bool:
     return name.endswith("_bench") or name.startswith("test_")
 
 
+def require_scratch_postgres() -> None:
+    """Every benchmark's guard: PostgreSQL, and a database it may truncate."""
+    if connection.vendor != "postgresql":
+        raise CommandError("The benchmark needs PostgreSQL (DATABASE_URL=postgres://…).")
+    name = connection.settings_dict["NAME"]
+    if not scratch_database(name):
+        raise CommandError(f"Refusing to truncate {name!r}: use a database named *_bench.")
+
+
 class Command(BaseCommand):
     help = "Seed a large store and time every dashboard and admin page (p50, p95, queries)."
 
@@ -140,11 +149,7 @@ class Command(BaseCommand):
             self._run(options)
 
     def _run(self, options):
-        if connection.vendor != "postgresql":
-            raise CommandError("The benchmark needs PostgreSQL (DATABASE_URL=postgres://…).")
-        name = connection.settings_dict["NAME"]
-        if not scratch_database(name):
-            raise CommandError(f"Refusing to truncate {name!r}: use a database named *_bench.")
+        require_scratch_postgres()
         tickets, big, stores = options["tickets"], options["big_store"], options["stores"]
         if options["requests"] < 1:
             raise CommandError("--requests must be at least 1.")

@@ -13,13 +13,15 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
 from merchants.models import Store
 from tickets.models import Policy, Ticket, TicketEvent, TicketState
 from tickets.services.sweeps import sweep_escalations, sweep_reminders
+
+from .bench_pages import require_scratch_postgres
 
 TABLES = [
     "tickets_delivery",
@@ -60,11 +62,7 @@ class Command(BaseCommand):
         parser.add_argument("--stores", type=int, default=200)
 
     def handle(self, *args, tickets, batch_size, naive_sample, stores, **options):
-        if connection.vendor != "postgresql":
-            raise CommandError("The benchmark needs PostgreSQL (DATABASE_URL=postgres://…).")
-        name = connection.settings_dict["NAME"]
-        if not name.endswith("_bench"):
-            raise CommandError(f"Refusing to truncate {name!r}: use a database named *_bench.")
+        require_scratch_postgres()
         self.now = timezone.now()
         self.store_ids = self._stores(stores)
         self.policy = Policy.objects.get(platform="taobao", kind="normal")
