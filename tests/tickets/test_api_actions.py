@@ -606,6 +606,29 @@ def test_the_judge_page_shows_platform_evidence_as_such_and_offers_no_forgery(cl
     assert "mark-forged" in rows[store_file.pk]
 
 
+def test_the_store_sees_which_files_came_from_the_platform(client):
+    from django.urls import reverse
+
+    from tests.factories import MembershipFactory, make_evidence
+
+    ticket = TicketFactory()
+    owner = MembershipFactory(store=ticket.store, role="owner").user
+    make_evidence(ticket, name="store-chat.png")
+    evidence_upload_platform(
+        ticket=ticket, user=_cs_client()[1], upload=SimpleUploadedFile("cs.jpg", jpeg())
+    )
+    client.force_login(owner)
+
+    html = client.get(reverse("ticket_detail", args=[ticket.pk])).content.decode()
+
+    def item_of(name: str) -> str:  # the evidence list's <li> that names the file
+        at = html.index(f">{name}</a>")
+        return html[html.rindex("<li", 0, at) : html.index("</li>", at)]
+
+    assert "From the platform" in item_of("cs.jpg")
+    assert "From the platform" not in item_of("store-chat.png")
+
+
 ACTIONS = {
     ("post", "/api/v1/tickets/{number}/confirm"),
     ("post", "/api/v1/tickets/{number}/object"),
