@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from tickets.models import TicketEvent
+from tickets.models import TicketEvent, event_public_id
 
 from .events import EVENT_TYPES
 
@@ -111,7 +111,7 @@ class WebhookAttempt(models.Model):
 
     def __str__(self):
         # The event by its public id (the type is an English identifier: in the list).
-        return f"{self.subscriber} evt_{self.event_id} #{self.attempt}"
+        return f"{self.subscriber} {event_public_id(self.event_id)} #{self.attempt}"
 
     @property
     def succeeded(self) -> bool:

@@ -13,8 +13,8 @@ from ninja import Field, Schema
 from ninja.responses import NinjaJSONEncoder
 
 from merchants.models import Platform
-from tickets.api_schemas import TicketOut, event_public_id
-from tickets.models import Ticket, TicketEvent, TicketState
+from tickets.api_schemas import TicketOut
+from tickets.models import Ticket, TicketEvent, TicketState, event_public_id
 
 from .events import event_type
 

@@ -25,7 +25,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from tickets.models import TicketEvent
+from tickets.models import TicketEvent, event_public_id
+from tickets.services.deliveries import backoff as deliveries_backoff
 
 from .events import event_type
 from .feed import EVENT_RELATED, Position, feed_head, feed_read, position_of
@@ -51,11 +52,13 @@ class DeliveryRun:
 
 
 def backoff(failures: int) -> timedelta:
-    """WEBHOOK_BACKOFF_BASE_SECONDS (10 s) doubled per consecutive failure after the
-    first, capped at WEBHOOK_BACKOFF_MAX_SECONDS (an hour): 10 s, 20 s, 40 s, … 1 h."""
-    base = settings.WEBHOOK_BACKOFF_BASE_SECONDS
-    seconds = base * 2 ** min(max(failures - 1, 0), 32)
-    return timedelta(seconds=min(seconds, settings.WEBHOOK_BACKOFF_MAX_SECONDS))
+    """The outbox's backoff with the webhooks' settings: WEBHOOK_BACKOFF_BASE_SECONDS
+    (10 s) doubled per consecutive failure, capped at WEBHOOK_BACKOFF_MAX_SECONDS (1 h)."""
+    return deliveries_backoff(
+        failures,
+        base=timedelta(seconds=settings.WEBHOOK_BACKOFF_BASE_SECONDS),
+        cap=timedelta(seconds=settings.WEBHOOK_BACKOFF_MAX_SECONDS),
+    )
 
 
 def subscriber_create(*, name: str, url: str, event_types=(), now: datetime | None = None):
@@ -296,7 +299,7 @@ def _post(
         headers={
             "Content-Type": "application/json",
             "User-Agent": "Xietong-Webhooks/1",
-            "X-Xietong-Event-Id": f"evt_{event.pk}",
+            "X-Xietong-Event-Id": event_public_id(event.pk),
             "X-Xietong-Event-Type": kind,
             "X-Xietong-Timestamp": str(timestamp),
             "X-Xietong-Signature": sign(subscriber.secret, timestamp, body),

@@ -10,7 +10,15 @@ from ninja import Field, Schema, Status
 from pydantic import AfterValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from .models import Category, Evidence, Ticket, TicketEvent, TicketKind, TicketState
+from .models import (
+    Category,
+    Evidence,
+    Ticket,
+    TicketEvent,
+    TicketKind,
+    TicketState,
+    event_public_id,
+)
 
 NON_FIELD = "__all__"
 
@@ -75,12 +83,6 @@ class ObjectionIn(Schema):
 
 class NoteIn(Schema):
     text: ActionText = Field(description="The note, as CS writes it on the ticket's timeline.")
-
-
-def event_public_id(pk: int) -> str:
-    """An event's id in every answer and webhook: the timeline, the feed and the webhooks
-    name one event the same way."""
-    return f"evt_{pk}"
 
 
 class TimelineEventOut(Schema):

@@ -700,6 +700,12 @@ class CurrentTransactionId(models.Func):
         return super().as_sql(compiler, connection, **extra_context)
 
 
+def event_public_id(pk: int) -> str:
+    """An event's id outside the database: the API's timeline, the event feed and the
+    webhooks all name one event this way ("evt_123")."""
+    return f"evt_{pk}"
+
+
 class TicketEvent(models.Model):
     """The audit trail: written by services in the same transaction as the change; never edited."""
 

@@ -42,9 +42,16 @@ def deliveries_due(*, now: datetime, limit: int = 1000) -> list[int]:
     )
 
 
-def backoff(attempts: int) -> timedelta:
-    """30 s, 1 min, 2 min, … capped at an hour."""
-    return min(timedelta(seconds=30 * 2 ** max(attempts - 1, 0)), timedelta(hours=1))
+def backoff(
+    attempts: int,
+    *,
+    base: timedelta = timedelta(seconds=30),
+    cap: timedelta = timedelta(hours=1),
+) -> timedelta:
+    """The wait after the ``attempts``-th failure in a row: ``base`` doubled per failure
+    after the first, capped (30 s, 1 min, 2 min, … an hour by default). The outbox and
+    the webhooks (integration.services) both back off with it."""
+    return min(base * 2 ** min(max(attempts - 1, 0), 32), cap)
 
 
 def delivery_send(*, delivery_id: int, now: datetime | None = None) -> str:
