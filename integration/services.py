@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from tickets.models import TicketEvent, event_public_id
 from tickets.services.deliveries import backoff as deliveries_backoff
+from tickets.services.deliveries import opener
 
 from .events import event_type
 from .feed import EVENT_RELATED, Position, feed_head, feed_read, position_of
@@ -274,16 +275,6 @@ def webhook_attempts_redeliver(*, attempt_ids) -> tuple[list[WebhookAttempt], in
 # --- the POST -------------------------------------------------------------------------------
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would turn a redirected POST into a GET without the body and call the GET's
-    # answer a success: a 3xx is the receiver's answer, and not a 2xx.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def _post(
     subscriber: Subscriber, event: TicketEvent, *, attempt: int, is_redelivery: bool
 ) -> WebhookAttempt:
@@ -308,7 +299,7 @@ def _post(
     status, error = None, ""
     started = time.monotonic()
     try:
-        with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
+        with opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
             status = response.status
             response.read(MAX_ERROR)
     except urllib.error.HTTPError as exc:

@@ -191,3 +191,35 @@ def test_bot_answers_are_judged_by_their_json():
         bots.build_request(
             kind="qq", url="u", secret="", title="t", text="x", link="l", timestamp_ms=0
         )
+
+
+def test_a_bot_that_redirects_is_a_failure_not_a_get_of_the_new_address():
+    """urllib would follow a 302 with a body-less GET and report its 200; the outbox's
+    opener (shared with the webhooks) takes the 3xx as the answer instead."""
+    from tickets.services.deliveries import post_json
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self):  # what a followed redirect would reach
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        status, payload = post_json(f"http://127.0.0.1:{server.server_address[1]}/", {"a": 1})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (status, payload) == (302, None)

@@ -119,6 +119,17 @@ def _send(delivery: Delivery) -> None:
         raise DeliveryError(f"{store.bot_kind} answered {status}: {payload!r}"[:500])
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # urllib would turn a redirected POST into a GET without the body and call the GET's
+    # answer a success: a 3xx is the receiver's answer, and not a 2xx.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+# Every POST the outbox and the webhooks (integration.services) make goes through it.
+opener = urllib.request.build_opener(_NoRedirects)
+
+
 def post_json(url: str, body: dict, *, headers: dict | None = None) -> tuple[int, dict | None]:
     data = json.dumps(body, ensure_ascii=False).encode()
     request = urllib.request.Request(
@@ -128,7 +139,7 @@ def post_json(url: str, body: dict, *, headers: dict | None = None) -> tuple[int
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.BOT_TIMEOUT_SECONDS) as response:
+        with opener.open(request, timeout=settings.BOT_TIMEOUT_SECONDS) as response:
             raw = response.read(65536)
             status = response.status
     except urllib.error.HTTPError as exc:

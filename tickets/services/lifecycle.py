@@ -217,12 +217,15 @@ def ticket_escalate(
     user: AbstractBaseUser | None,
     reason: str = "",
     now: datetime | None = None,
+    states: tuple[str, ...] = (TicketState.OPEN, TicketState.REPLIED),
 ) -> Ticket:
     """Send a ticket to platform intervention.
 
     - open, past its deadline: by the system (``user=None``) or CS; the merchant
       is deemed to have waived evidence (视为放弃举证).
     - replied: by CS when the consumer objects, with a reason.
+
+    ``states`` narrows which of the two a caller accepts (``ticket_object``: replied).
     """
     now = now or timezone.now()
     if user is not None:
@@ -230,7 +233,7 @@ def ticket_escalate(
     reason = reason.strip()
     with transaction.atomic():
         ticket = ticket_lock(ticket=ticket)
-        require_state(ticket, TicketState.OPEN, TicketState.REPLIED)
+        require_state(ticket, *states)
         if ticket.state == TicketState.OPEN:
             if now < ticket.due_at:
                 raise ValidationError(
@@ -284,11 +287,9 @@ def ticket_object(
     """The consumer objects to the store's reply: CS escalates the *replied* ticket with
     the objection as the reason (the CS system's API). An open ticket is refused even
     past its deadline: that escalation is the sweep's, with no objection to record."""
-    require_perm(user, "tickets.escalate_ticket")
-    with transaction.atomic():
-        locked = ticket_lock(ticket=ticket)
-        require_state(locked, TicketState.REPLIED)
-        return ticket_escalate(ticket=locked, user=user, reason=reason, now=now)
+    return ticket_escalate(
+        ticket=ticket, user=user, reason=reason, now=now, states=(TicketState.REPLIED,)
+    )
 
 
 def _escalate(
