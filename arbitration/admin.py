@@ -27,7 +27,8 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from merchants.models import Platform
 from tickets import evidence as evidence_files
-from tickets.admin import LIST_PER_PAGE, ServiceWrittenAdmin, id_url
+from tickets.admin import LIST_PER_PAGE, ServiceWrittenAdmin
+from tickets.links import id_url
 from tickets.models import Evidence, Ticket, TicketEvent, TicketKind, TicketState
 from tickets.selectors import timeline_entries
 from tickets.services.common import require_state

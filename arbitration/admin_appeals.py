@@ -19,7 +19,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from tickets.admin import LIST_PER_PAGE, ServiceWrittenAdmin, id_url
+from tickets.admin import LIST_PER_PAGE, ServiceWrittenAdmin
+from tickets.links import id_url
 from tickets.selectors import format_remaining
 from tickets.views.common import stored_file_response
 

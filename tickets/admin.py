@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -34,6 +33,7 @@ from arbitration.services.exemptions import exemption_grant, exemption_reject
 
 from . import sla
 from .durations import duration_text
+from .links import id_url
 from .models import (
     ApiToken,
     CalendarException,
@@ -356,13 +356,6 @@ class TicketStaffForm(forms.ModelForm):
 # link, a widget template per checkbox) is done once per page.
 
 LIST_PER_PAGE = 25
-
-
-def id_url(name: str, *, current_app: str) -> Callable[[object], str]:
-    """reverse() of a URL taking one object id, done once: ``url(pk)`` gives the URL
-    of each row (a reverse() costs ~40 µs; two links a row made it 4 ms a page)."""
-    head, tail = reverse(name, args=[0], current_app=current_app).rsplit("/0/", 1)
-    return lambda pk: f"{head}/{quote(pk)}/{tail}"
 
 
 class OneReverseChangeList(ChangeList):

@@ -111,29 +111,32 @@ def hamming(a: int, b: int) -> int:
     return ((a ^ b) & 0xFFFF_FFFF_FFFF_FFFF).bit_count()
 
 
+def _signed(value: int, bits: int) -> int:
+    """An unsigned ``bits``-bit number as the two's-complement signed one a PostgreSQL
+    smallint (16) or bigint (64) column holds."""
+    return value - (1 << bits) if value >= 1 << (bits - 1) else value
+
+
 def dhash_bands(value: int) -> tuple[int, ...]:
     """The hash cut into :data:`BANDS` bands of :data:`BAND_BITS` bits, most significant
     first, each as a *signed* 16-bit number (it fits a PostgreSQL smallint)."""
     mask = (1 << BAND_BITS) - 1
-    half = 1 << (BAND_BITS - 1)
-    bands = []
-    for index in range(BANDS):
-        band = (value >> (BAND_BITS * (BANDS - 1 - index))) & mask
-        bands.append(band - (1 << BAND_BITS) if band >= half else band)
-    return tuple(bands)
+    return tuple(
+        _signed((value >> (BAND_BITS * (BANDS - 1 - index))) & mask, BAND_BITS)
+        for index in range(BANDS)
+    )
 
 
 def band_neighbours(band: int) -> list[int]:
     """A signed band and the :data:`BAND_BITS` bands one bit away from it (signed)."""
     unsigned = band & ((1 << BAND_BITS) - 1)
-    half = 1 << (BAND_BITS - 1)
     values = [unsigned] + [unsigned ^ (1 << bit) for bit in range(BAND_BITS)]
-    return [v - (1 << BAND_BITS) if v >= half else v for v in values]
+    return [_signed(v, BAND_BITS) for v in values]
 
 
 def signed64(value: int) -> int:
     """An unsigned 64-bit hash as the signed integer a bigint column holds."""
-    return value - (1 << 64) if value >= 1 << 63 else value
+    return _signed(value, 64)
 
 
 def unsigned64(value: int) -> int:

@@ -17,7 +17,6 @@ from typing import NamedTuple
 from django.db import connections
 from django.db.models import Exists, Func, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Right
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext, pgettext_lazy
@@ -25,6 +24,7 @@ from django.utils.translation import ngettext, pgettext, pgettext_lazy
 from merchants.models import Store
 
 from . import sla
+from .links import id_url
 from .models import Category, Policy, Reply, Ticket, TicketKind, TicketState
 from .selectors import TicketClock, ticket_clock
 
@@ -223,8 +223,7 @@ def _row_texts(tickets: list[Ticket], clocks: list[TicketClock]) -> list[RowText
         for labels in (kinds, categories, states)
     )
     # One reverse() per page: the ticket's URLs differ only by its pk.
-    detail_url = reverse("ticket_detail", args=[0]).replace("/0/", "/{}/")
-    claim_url = reverse("ticket_claim", args=[0]).replace("/0/", "/{}/")
+    detail_url, claim_url = id_url("ticket_detail"), id_url("ticket_claim")
     texts = []
     for ticket, clock in zip(tickets, clocks, strict=True):
         created, due = ticket.created_at.astimezone(tz), ticket.due_at.astimezone(tz)
@@ -238,8 +237,8 @@ def _row_texts(tickets: list[Ticket], clocks: list[TicketClock]) -> list[RowText
                 due=due.strftime("%m-%d %H:%M"),
                 due_iso=due.isoformat(),
                 remaining_seconds=round(clock.remaining.total_seconds()),
-                detail_url=detail_url.format(ticket.pk),
-                claim_url=claim_url.format(ticket.pk),
+                detail_url=detail_url(ticket.pk),
+                claim_url=claim_url(ticket.pk),
             )
         )
     return texts

@@ -142,12 +142,17 @@ def evidence_matches(*, item: Evidence, ticket: Ticket) -> list[EvidenceFlag]:
     return found[:MAX_MATCHES]
 
 
+def taken_before(item: Evidence, ticket: Ticket) -> bool:
+    """An image whose EXIF capture date is before the ticket was opened."""
+    return item.captured_at is not None and item.captured_at < ticket.created_at
+
+
 def evidence_flags_write(*, item: Evidence, ticket: Ticket, now: datetime) -> list[EvidenceFlag]:
     """Find and record what ``item`` repeats, and an EXIF date before the ticket was
     opened. Call inside the transaction that wrote ``item``: a failed upload keeps none.
     Two queries at most (the match, the insert), whatever the number of rows."""
     flags = evidence_matches(item=item, ticket=ticket)
-    if item.captured_at is not None and item.captured_at < ticket.created_at:
+    if taken_before(item, ticket):
         # A screenshot "taken" before the consumer even complained: a flag, not a verdict
         # (a shipping photo may well be older than the complaint).
         flags.append(
