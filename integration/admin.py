@@ -17,8 +17,8 @@ from .events import EVENT_TYPES, event_type_choices
 from .models import Subscriber, WebhookAttempt
 from .services import (
     subscriber_create,
-    subscriber_pause,
-    subscriber_resume,
+    subscribers_pause,
+    subscribers_resume,
     webhook_attempts_redeliver,
 )
 
@@ -116,9 +116,8 @@ class SubscriberAdmin(admin.ModelAdmin):
     def pause(self, request, queryset):
         reason = gettext("Paused by %(user)s.") % {"user": request.user.get_username()}
         now = timezone.now()
-        count = sum(
-            subscriber_pause(subscriber=subscriber, reason=reason, now=now)
-            for subscriber in queryset
+        count = subscribers_pause(
+            subscriber_ids=queryset.values_list("pk", flat=True), reason=reason, now=now
         )
         self.message_user(
             request,
@@ -133,7 +132,7 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Resume selected subscribers"), permissions=["change"])
     def resume(self, request, queryset):
-        count = sum(subscriber_resume(subscriber=subscriber) for subscriber in queryset)
+        count = subscribers_resume(subscriber_ids=queryset.values_list("pk", flat=True))
         self.message_user(
             request,
             ngettext(

@@ -13,7 +13,7 @@ from ninja import Field, Schema
 from ninja.responses import NinjaJSONEncoder
 
 from merchants.models import Platform
-from tickets.api_schemas import TicketOut
+from tickets.api_schemas import TicketOut, TimelineEventOut
 from tickets.models import Ticket, TicketEvent, TicketState, event_public_id
 
 from .events import event_type
@@ -58,13 +58,14 @@ class EventOut(Schema):
 
     @staticmethod
     def resolve_data(obj: TicketEvent) -> dict:
+        # The states and the actor as the timeline shows them (one rule for both).
         return {
             "action": obj.action,
-            "from_state": obj.from_state or None,
-            "to_state": obj.to_state or None,
+            "from_state": TimelineEventOut.resolve_from_state(obj),
+            "to_state": TimelineEventOut.resolve_to_state(obj),
             "reason": obj.reason,
             "payload": obj.payload or {},
-            "actor": obj.actor.get_username() if obj.actor is not None else None,
+            "actor": TimelineEventOut.resolve_actor(obj),
         }
 
 

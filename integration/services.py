@@ -223,21 +223,19 @@ def _attempts_made(subscriber: Subscriber, event: TicketEvent) -> int:
     ).count()
 
 
-def subscriber_pause(*, subscriber: Subscriber, reason: str, now: datetime) -> bool:
-    """Stop deliveries to a subscriber (its cursor stays; nothing is skipped)."""
-    return bool(
-        Subscriber.objects.filter(pk=subscriber.pk, paused_at__isnull=True).update(
-            paused_at=now, pause_reason=reason
-        )
+def subscribers_pause(*, subscriber_ids, reason: str, now: datetime) -> int:
+    """Stop deliveries to these subscribers (their cursors stay; nothing is skipped);
+    how many were running. One UPDATE."""
+    return Subscriber.objects.filter(pk__in=list(subscriber_ids), paused_at__isnull=True).update(
+        paused_at=now, pause_reason=reason
     )
 
 
-def subscriber_resume(*, subscriber: Subscriber) -> bool:
-    """Deliver again from the cursor at the next dispatch, with a fresh failure count."""
-    return bool(
-        Subscriber.objects.filter(pk=subscriber.pk, paused_at__isnull=False).update(
-            paused_at=None, pause_reason="", consecutive_failures=0, next_attempt_at=None
-        )
+def subscribers_resume(*, subscriber_ids) -> int:
+    """Deliver again from their cursors at the next dispatch, with a fresh failure count;
+    how many were paused. One UPDATE."""
+    return Subscriber.objects.filter(pk__in=list(subscriber_ids), paused_at__isnull=False).update(
+        paused_at=None, pause_reason="", consecutive_failures=0, next_attempt_at=None
     )
 
 

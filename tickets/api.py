@@ -35,7 +35,8 @@ from .api_actions import OptionalIdempotencyKey, idempotent_response
 from .api_actions import router as actions_router
 from .api_schemas import NON_FIELD, DetailOut, ErrorsOut, NoNul, TicketOut
 from .idempotency import IDEMPOTENCY_HEADER
-from .models import ApiToken, Category, Ticket, TicketKind
+from .models import ApiToken, Category, TicketKind
+from .selectors import ticket_by_number
 from .services.intake import ticket_open
 from .services.tokens import api_token_hash
 
@@ -303,12 +304,7 @@ def ticket_open_view(
     summary="Read a ticket by its platform number",
 )
 def ticket_get_view(request: HttpRequest, number: str):
-    # No ticket number holds NUL, and PostgreSQL refuses it even in a WHERE.
-    ticket = (
-        None
-        if "\x00" in number
-        else Ticket.objects.select_related("store").filter(number=number).first()
-    )
+    ticket = ticket_by_number(number=number)
     if ticket is None:
         return Status(404, {"detail": "Not found."})
     return ticket

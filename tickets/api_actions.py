@@ -46,6 +46,7 @@ from .idempotency import (
     request_fingerprint,
 )
 from .models import Ticket, TicketEvent
+from .selectors import ticket_by_number
 from .services.evidence import evidence_upload_platform
 from .services.lifecycle import ticket_confirm, ticket_object
 from .services.team import ticket_staff_note
@@ -83,13 +84,6 @@ def _responses(success) -> dict:
         422: ErrorsOut,
         429: DetailOut,
     }
-
-
-def _ticket(number: str) -> Ticket | None:
-    # No ticket number holds NUL, and PostgreSQL refuses it even in a WHERE.
-    if "\x00" in number:
-        return None
-    return Ticket.objects.select_related("store").filter(number=number).first()
 
 
 def _not_found() -> Status:
@@ -149,7 +143,7 @@ def idempotent_response(
     description="CS confirms the store's reply (replied → closed). 409 unless replied.",
 )
 def ticket_confirm_view(request: HttpRequest, number: str, idempotency_key: IdempotencyKey):
-    ticket = _ticket(number)
+    ticket = ticket_by_number(number=number)
     if ticket is None:
         return _not_found()
 
@@ -173,7 +167,7 @@ def ticket_confirm_view(request: HttpRequest, number: str, idempotency_key: Idem
 def ticket_object_view(
     request: HttpRequest, number: str, payload: ObjectionIn, idempotency_key: IdempotencyKey
 ):
-    ticket = _ticket(number)
+    ticket = ticket_by_number(number=number)
     if ticket is None:
         return _not_found()
 
@@ -194,7 +188,7 @@ def ticket_object_view(
 def ticket_note_view(
     request: HttpRequest, number: str, payload: NoteIn, idempotency_key: IdempotencyKey
 ):
-    ticket = _ticket(number)
+    ticket = ticket_by_number(number=number)
     if ticket is None:
         return _not_found()
 
@@ -223,7 +217,7 @@ def ticket_evidence_view(
     idempotency_key: IdempotencyKey,
     file: UploadedFile = File(...),  # noqa: B008 - ninja's way of declaring a file part
 ):
-    ticket = _ticket(number)
+    ticket = ticket_by_number(number=number)
     if ticket is None:
         return _not_found()
 
@@ -243,18 +237,15 @@ def ticket_evidence_view(
 )
 def ticket_timeline_view(request: HttpRequest, number: str):
     # Two queries, however many events: the ticket, then its events with their actors.
-    ticket = (
-        None
-        if "\x00" in number
-        else Ticket.objects.filter(number=number)
-        .prefetch_related(
+    ticket = ticket_by_number(
+        number=number,
+        queryset=Ticket.objects.prefetch_related(
             Prefetch(
                 "events",
                 queryset=TicketEvent.objects.select_related("actor").order_by("at", "pk"),
                 to_attr="timeline",
             )
-        )
-        .first()
+        ),
     )
     if ticket is None:
         return _not_found()

@@ -91,6 +91,16 @@ def ticket_clock(*, ticket: Ticket, now: datetime) -> TicketClock:
     return TicketClock(remaining, format_remaining(remaining), paused, urgency)
 
 
+def ticket_by_number(*, number: str, queryset: QuerySet[Ticket] | None = None) -> Ticket | None:
+    """The ticket with this platform number (from ``queryset``), or None. No ticket number
+    holds NUL, and PostgreSQL refuses it even in a WHERE: such a number finds nothing."""
+    if "\x00" in number:
+        return None
+    if queryset is None:
+        queryset = Ticket.objects.select_related("store")
+    return queryset.filter(number=number).first()
+
+
 def store_members(*, store) -> list:
     return list(store.memberships.select_related("user").order_by("role", "user__username"))
 

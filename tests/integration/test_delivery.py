@@ -15,9 +15,9 @@ from integration.models import Subscriber, WebhookAttempt
 from integration.services import (
     backoff,
     subscriber_deliver,
-    subscriber_pause,
-    subscriber_resume,
     subscribers_due,
+    subscribers_pause,
+    subscribers_resume,
     webhook_attempts_redeliver,
 )
 from integration.signing import verify_signature
@@ -163,11 +163,11 @@ def test_resume_continues_from_the_cursor_without_losing_events(make_receiver, s
     receiver = make_receiver()
     subscriber = subscribe(receiver.url)
     ticket = open_ticket(store, "CS-4")
-    assert subscriber_pause(subscriber=subscriber, reason="maintenance", now=NOW)
+    assert subscribers_pause(subscriber_ids=[subscriber.pk], reason="maintenance", now=NOW) == 1
     while_paused = note(ticket, "while paused")
     assert deliver(subscriber).status == "skipped"
 
-    assert subscriber_resume(subscriber=subscriber)
+    assert subscribers_resume(subscriber_ids=[subscriber.pk]) == 1
     subscriber.refresh_from_db()
     assert (subscriber.paused_at, subscriber.consecutive_failures) == (None, 0)
     deliver(subscriber)
@@ -310,9 +310,12 @@ def test_a_subscriber_with_an_unknown_type_is_refused_and_nothing_written():
 
 def test_pausing_twice_or_resuming_an_active_subscriber_changes_nothing(make_receiver):
     subscriber = subscribe(make_receiver().url)
-    assert not subscriber_resume(subscriber=subscriber)
-    assert subscriber_pause(subscriber=subscriber, reason="first", now=NOW)
-    assert not subscriber_pause(subscriber=subscriber, reason="second", now=NOW + timedelta(1))
+    assert subscribers_resume(subscriber_ids=[subscriber.pk]) == 0
+    assert subscribers_pause(subscriber_ids=[subscriber.pk], reason="first", now=NOW) == 1
+    assert (
+        subscribers_pause(subscriber_ids=[subscriber.pk], reason="second", now=NOW + timedelta(1))
+        == 0
+    )
     subscriber.refresh_from_db()
     assert (subscriber.pause_reason, subscriber.paused_at) == ("first", NOW)
 
