@@ -515,7 +515,11 @@ class EscalatedTicketAdmin(ServiceWrittenAdmin):
                     "forgery": getattr(item, "forgery", None),
                     "view_url": self._url("evidence", ticket.pk, item.pk),
                     "thumbnail_url": self._url("thumbnail", ticket.pk, item.pk),
-                    "forged_url": self._url("forged", ticket.pk, item.pk),
+                    # The platform's own file cannot cost the store points (the
+                    # finding's service refuses it): no link to offer.
+                    "forged_url": None
+                    if item.from_platform
+                    else self._url("forged", ticket.pk, item.pk),
                 }
             )
         return rows

@@ -24,7 +24,6 @@ it on tiny numbers.
 """
 
 import io
-import math
 import os
 import random
 import statistics
@@ -47,7 +46,7 @@ from tickets.models import Evidence, Policy, Ticket
 from tickets.services.evidence import evidence_upload
 from tickets.services.evidence_reuse import evidence_matches, taken_before
 
-from .bench_pages import require_scratch_postgres
+from .bench_pages import percentile, require_scratch_postgres
 
 STORE_PREFIX = "EB-"
 UPLOADER = "bench_evidence_uploader"
@@ -116,12 +115,6 @@ EVIDENCE_COLUMNS = (
     "captured_at",
     "from_platform",
 )
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest rank: the value ``fraction`` of the samples were at or below."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def flip_bits(value: int, count: int, rnd: random.Random) -> int:

@@ -98,9 +98,13 @@ class Result:
 
     @property
     def p95(self) -> float:
-        # Nearest rank: the value 95 % of the requests were at or below.
-        ordered = sorted(self.times)
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] * 1000
+        return percentile(self.times, 0.95) * 1000
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest rank: the value ``fraction`` of the samples were at or below."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def scratch_database(name: str) -> bool:
