@@ -113,16 +113,22 @@ def notifications_reminders(
     Returns the ids of the deliveries to send after commit."""
     notifications = []
     deliveries = []
+    # A sweep batch is thousands of rows: the texts are translated once, the offsets
+    # (a few distinct values) formatted once each, not per row.
+    title_text = _("Ticket %(number)s: reply due in %(left)s")
+    body_text = _(
+        "Reply to ticket %(number)s before %(due)s (Beijing time), or it goes to "
+        "platform intervention."
+    )
+    lefts: dict[int, str] = {}
+    tz = timezone.get_current_timezone()
     for row in rows:
         store = stores[row.store_id]
-        title = _("Ticket %(number)s: reply due in %(left)s") % {
-            "number": row.number,
-            "left": format_offset(row.offset_minutes),
-        }
-        body = _(
-            "Reply to ticket %(number)s before %(due)s (Beijing time), or it goes to "
-            "platform intervention."
-        ) % {"number": row.number, "due": format_local(row.due_at)}
+        left = lefts.get(row.offset_minutes)
+        if left is None:
+            left = lefts[row.offset_minutes] = format_offset(row.offset_minutes)
+        title = title_text % {"number": row.number, "left": left}
+        body = body_text % {"number": row.number, "due": format_local(row.due_at, tz)}
         notifications.append(
             (
                 row.store_id,
