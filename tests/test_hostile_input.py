@@ -266,7 +266,7 @@ def test_a_nul_character_in_the_number_read_is_not_found(api):
     response = api.get(f"{TICKETS_URL}/CS%00-1")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    assert response.json() == {"detail": "No ticket has this number."}
 
 
 @pytest.mark.postgres

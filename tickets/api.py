@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from ninja import Field, NinjaAPI, Schema, Status
+from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
@@ -33,7 +33,15 @@ from merchants.models import Store
 
 from .api_actions import OptionalIdempotencyKey, idempotent_response
 from .api_actions import router as actions_router
-from .api_schemas import NON_FIELD, DetailOut, ErrorsOut, NoNul, TicketOut
+from .api_schemas import (
+    NON_FIELD,
+    DetailOut,
+    ErrorsOut,
+    NoNul,
+    TicketOut,
+    service_refusal,
+    ticket_not_found,
+)
 from .idempotency import IDEMPOTENCY_HEADER
 from .models import ApiToken, Category, TicketKind
 from .selectors import ticket_by_number
@@ -45,16 +53,6 @@ CREATED_AT_MAX_SKEW = timedelta(minutes=5)
 # Nor can a ticket predate the platforms' collaborative tickets (a year like 0084 also has
 # no ISO-8601 offset in Asia/Shanghai time: local mean time was +08:05:43).
 CREATED_AT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-
-# Service refusal code -> the request field it is about. "number_conflict" also means 409.
-SERVICE_CODE_FIELDS = {
-    "store_ineligible": "store_code",
-    "crc_not_jd": "kind",
-    "number_conflict": "number",
-    "kind": "kind",
-    "category": "category",
-}
-CONFLICT_CODES = frozenset({"number_conflict"})
 
 
 class BearerToken(HttpBearer):
@@ -231,19 +229,6 @@ def _http_errors(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return response
 
 
-def _service_refusal(exc: DjangoValidationError) -> tuple[int, dict]:
-    if hasattr(exc, "error_dict"):
-        # Model validation (full_clean) already names the fields.
-        return 400, {"errors": exc.message_dict}
-    errors: dict[str, list[str]] = {}
-    status = 400
-    for error in exc.error_list:
-        errors.setdefault(SERVICE_CODE_FIELDS.get(error.code, NON_FIELD), []).extend(error.messages)
-        if error.code in CONFLICT_CODES:
-            status = 409
-    return status, {"errors": errors}
-
-
 @intake_api.post(
     "/tickets",
     response={
@@ -288,7 +273,8 @@ def ticket_open_view(
                 now=payload.created_at.astimezone(UTC) if payload.created_at else None,
             )
         except DjangoValidationError as exc:
-            return _service_refusal(exc)
+            refusal = service_refusal(exc)
+            return refusal.status_code, refusal.value
         return 201 if created else 200, TicketOut.from_orm(ticket).model_dump(mode="json")
 
     if idempotency_key is None:
@@ -306,5 +292,5 @@ def ticket_open_view(
 def ticket_get_view(request: HttpRequest, number: str):
     ticket = ticket_by_number(number=number)
     if ticket is None:
-        return Status(404, {"detail": "Not found."})
+        return ticket_not_found()
     return ticket

@@ -26,7 +26,6 @@ from django.utils.translation import gettext as _
 from ninja import File, Header, Router, Status, UploadedFile
 
 from .api_schemas import (
-    NON_FIELD,
     DetailOut,
     ErrorsOut,
     EvidenceOut,
@@ -36,6 +35,8 @@ from .api_schemas import (
     TimelineEventOut,
     TimelineOut,
     errors_status,
+    service_refusal,
+    ticket_not_found,
 )
 from .idempotency import (
     IDEMPOTENCY_HEADER,
@@ -66,11 +67,6 @@ IdempotencyKey = Annotated[str, Header(**_KEY_HEADER)]
 # The intake's: optional, for the clients that predate the keys.
 OptionalIdempotencyKey = Annotated[str | None, Header(None, **_KEY_HEADER)]
 
-# Service refusal codes about the ticket's state rather than the input: 409.
-STATE_CODES = frozenset({"wrong_state", "not_due", "needs_cs", "not_settled"})
-# The service's field -> this API's field.
-FIELD_NAMES = {"note": "text"}
-
 
 def _responses(success) -> dict:
     return {
@@ -84,26 +80,6 @@ def _responses(success) -> dict:
         422: ErrorsOut,
         429: DetailOut,
     }
-
-
-def _not_found() -> Status:
-    return Status(404, {"detail": _("No ticket has this number.")})
-
-
-def _refusal(exc: DjangoValidationError) -> Status:
-    errors: dict[str, list[str]] = {}
-    status = 400
-    if hasattr(exc, "error_dict"):
-        for field, field_errors in exc.error_dict.items():
-            for error in field_errors:
-                name = NON_FIELD if field == NON_FIELD else FIELD_NAMES.get(field, field)
-                errors.setdefault(name, []).extend(error.messages)
-                status = 409 if error.code in STATE_CODES else status
-    else:
-        for error in exc.error_list:
-            errors.setdefault(NON_FIELD, []).extend(error.messages)
-            status = 409 if error.code in STATE_CODES else status
-    return errors_status(status, errors)
 
 
 def idempotent_response(
@@ -125,7 +101,7 @@ def idempotent_response(
     except PermissionDenied as exc:
         return Status(403, {"detail": str(exc) or _("You are not allowed to do this.")})
     except DjangoValidationError as exc:
-        return _refusal(exc)
+        return service_refusal(exc)
     # The body is JSON already (stored as such, or dumped by its schema): not validated again.
     response = JsonResponse(
         answer.body, status=answer.status, content_type="application/json; charset=utf-8"
@@ -145,7 +121,7 @@ def idempotent_response(
 def ticket_confirm_view(request: HttpRequest, number: str, idempotency_key: IdempotencyKey):
     ticket = ticket_by_number(number=number)
     if ticket is None:
-        return _not_found()
+        return ticket_not_found()
 
     def confirm():
         confirmed = ticket_confirm(ticket=ticket, user=request.auth.user)
@@ -169,7 +145,7 @@ def ticket_object_view(
 ):
     ticket = ticket_by_number(number=number)
     if ticket is None:
-        return _not_found()
+        return ticket_not_found()
 
     def object_():
         escalated = ticket_object(ticket=ticket, user=request.auth.user, reason=payload.reason)
@@ -190,7 +166,7 @@ def ticket_note_view(
 ):
     ticket = ticket_by_number(number=number)
     if ticket is None:
-        return _not_found()
+        return ticket_not_found()
 
     def note():
         event = ticket_staff_note(ticket=ticket, user=request.auth.user, note=payload.text)
@@ -219,7 +195,7 @@ def ticket_evidence_view(
 ):
     ticket = ticket_by_number(number=number)
     if ticket is None:
-        return _not_found()
+        return ticket_not_found()
 
     def upload():
         item = evidence_upload_platform(ticket=ticket, user=request.auth.user, upload=file)
@@ -248,5 +224,5 @@ def ticket_timeline_view(request: HttpRequest, number: str):
         ),
     )
     if ticket is None:
-        return _not_found()
+        return ticket_not_found()
     return {"number": ticket.number, "state": ticket.state, "events": ticket.timeline}

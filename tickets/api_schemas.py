@@ -4,6 +4,7 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Schema, Status
@@ -70,6 +71,43 @@ class DetailOut(Schema):
 
 def errors_status(status: int, errors: dict[str, list[str]]) -> Status:
     return Status(status, {"errors": errors})
+
+
+def ticket_not_found() -> Status:
+    return Status(404, {"detail": _("No ticket has this number.")})
+
+
+# A service refusal without a field, by code -> the request field it is about.
+REFUSAL_CODE_FIELDS = {
+    "store_ineligible": "store_code",
+    "crc_not_jd": "kind",
+    "number_conflict": "number",
+    "kind": "kind",
+    "category": "category",
+}
+# A service's field -> the API's name for it.
+REFUSAL_FIELD_NAMES = {"note": "text"}
+# Refusals about the ticket's state, or a number that is another store's, rather than
+# about the input: 409, not 400.
+CONFLICT_CODES = frozenset({"number_conflict", "wrong_state", "not_due", "needs_cs", "not_settled"})
+
+
+def service_refusal(exc: DjangoValidationError) -> Status:
+    """A service's ValidationError as the API's field-keyed 400, or 409 for a conflict.
+    One mapping for the intake and the CS actions."""
+    by_field = exc.error_dict.items() if hasattr(exc, "error_dict") else [(None, exc.error_list)]
+    errors: dict[str, list[str]] = {}
+    status = 400
+    for field, field_errors in by_field:
+        for error in field_errors:
+            if field is None:
+                name = REFUSAL_CODE_FIELDS.get(error.code, NON_FIELD)
+            else:
+                name = REFUSAL_FIELD_NAMES.get(field, field)
+            errors.setdefault(name, []).extend(error.messages)
+            if error.code in CONFLICT_CODES:
+                status = 409
+    return errors_status(status, errors)
 
 
 # --- the CS actions --------------------------------------------------------------------

@@ -261,7 +261,7 @@ def test_get_unknown_number_is_404(api):
     response = api.get(f"{TICKETS_URL}/CS-9999")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    assert response.json() == {"detail": "No ticket has this number."}
 
 
 # --- authentication ----------------------------------------------------------------------
