@@ -51,6 +51,8 @@ def test_bench_pages_seeds_and_times_every_page():
     assert output.startswith("PostgreSQL ")
     assert "3,000 tickets over 20 stores" in output
     assert "big store 1,000" in output
+    machine = re.search(r"^machine: Python (\d+\.\d) ms, PostgreSQL (\d+\.\d) ms", output, re.M)
+    assert machine and float(machine[1]) > 0 and float(machine[2]) > 0, output
     rows = rows_of(output)
     assert sorted(rows) == sorted(LABELS), output
     for label, row in rows.items():

@@ -107,6 +107,31 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
+def machine_speed() -> tuple[float, float]:
+    """Two fixed workloads, each the best of five runs, in ms: Python (formatting and
+    sorting 100,000 strings, like a page's rows) and PostgreSQL (counting a generated
+    million rows). The machines this runs on differ by 2× from day to day; these tell a
+    slower machine from slower code when runs of different days are compared."""
+
+    def python() -> None:
+        sorted(f"<td>{i:06d}</td>" for i in range(100_000))
+
+    def sql() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM generate_series(1, 1000000)")
+            cursor.fetchone()
+
+    def best(workload) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            workload()
+            times.append(time.perf_counter() - start)
+        return min(times) * 1000
+
+    return best(python), best(sql)
+
+
 def scratch_database(name: str) -> bool:
     """A database the benchmark may truncate: a ``*_bench`` one, or pytest's ``test_…``."""
     return name.endswith("_bench") or name.startswith("test_")
@@ -182,6 +207,8 @@ class Command(BaseCommand):
             f"(server-side, in-process test client)"
         )
         out(f"seeding: {seeded}; data seeded {age.total_seconds() / 3600:.1f} h ago")
+        python_ms, sql_ms = machine_speed()
+        out(f"machine: Python {python_ms:.1f} ms, PostgreSQL {sql_ms:.1f} ms (fixed workloads)")
         if age > timedelta(hours=6):
             out("  (open tickets age with the clock: re-seed for the intended shape)")
 
