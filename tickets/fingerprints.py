@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from PIL import Image, ImageOps
+from PIL import Image
 
-from .thumbnails import MAX_PIXELS
+from .thumbnails import decode_guarded, upright_draft, within_limit
 
 __all__ = [
     "BANDS",
@@ -193,22 +192,13 @@ def image_fingerprint(fileobj: IO[bytes]) -> ImageFingerprint:
     photo costs a few milliseconds. Anything that cannot be decoded safely gives an
     empty fingerprint: the file keeps its SHA-256, which still finds exact copies.
     """
-    try:
-        fileobj.seek(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(fileobj) as image:
-                captured_at = capture_date(image.getexif())
-                width, height = image.size
-                if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
-                    return ImageFingerprint(captured_at=captured_at)
-                # 64 × 64 is the smallest draft that still averages many pixels per cell.
-                image.draft("RGB", (64, 64))
-                upright = ImageOps.exif_transpose(image)
-                return ImageFingerprint(dhash=dhash(upright), captured_at=captured_at)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        logger.info("No fingerprint: decompression bomb refused (%s)", exc)
-    except Exception as exc:
-        # As for thumbnails: a corrupt file that passed the sniff must not fail the upload.
-        logger.info("No fingerprint: image not decodable (%r)", exc)
-    return ImageFingerprint()
+    fingerprint = decode_guarded(fileobj, use="fingerprint", decode=_fingerprint)
+    return fingerprint if fingerprint is not None else ImageFingerprint()
+
+
+def _fingerprint(image: Image.Image) -> ImageFingerprint:
+    captured_at = capture_date(image.getexif())
+    if not within_limit(image):
+        return ImageFingerprint(captured_at=captured_at)
+    # 64 × 64 is the smallest draft that still averages many pixels per cell.
+    return ImageFingerprint(dhash=dhash(upright_draft(image, (64, 64))), captured_at=captured_at)

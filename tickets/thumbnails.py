@@ -11,13 +11,24 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from typing import IO
+from collections.abc import Callable
+from typing import IO, TypeVar
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import evidence as evidence_files
 
-__all__ = ["CONTENT_TYPES", "MAX_PIXELS", "THUMBNAIL_SIZE", "make_thumbnail"]
+__all__ = [
+    "CONTENT_TYPES",
+    "MAX_PIXELS",
+    "THUMBNAIL_SIZE",
+    "decode_guarded",
+    "make_thumbnail",
+    "upright_draft",
+    "within_limit",
+]
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +54,46 @@ def thumbnail_content_type(name: str) -> str:
 _JPEG_QUALITY = 85
 
 
+def decode_guarded(fileobj: IO[bytes], *, use: str, decode: Callable[[Image.Image], T]) -> T | None:
+    """``decode(image)`` of the image in ``fileobj`` (read from the start, left open),
+    or ``None`` when it is a decompression bomb or cannot be decoded: the one guard
+    every use of an uploaded picture goes through (thumbnails, fingerprints). ``use``
+    names what is not made, in the log.
+
+    Pillow only *warns* between ``Image.MAX_IMAGE_PIXELS`` and twice that; the warning
+    is an error here, so a bomb is refused, never decoded. (catch_warnings is
+    process-wide; uploads run in worker processes.)
+    """
+    try:
+        fileobj.seek(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fileobj) as image:
+                return decode(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        logger.info("No %s: decompression bomb refused (%s)", use, exc)
+    except Exception as exc:
+        # Corrupt or truncated files make Pillow's decoders raise OSError,
+        # SyntaxError, ValueError, EOFError, struct.error and more; a thumbnail or a
+        # fingerprint is a convenience and must never turn an accepted upload into a 500.
+        logger.info("No %s: image not decodable (%r)", use, exc)
+    return None
+
+
+def within_limit(image: Image.Image) -> bool:
+    """Whether the picture is small enough to decode (:data:`MAX_PIXELS`)."""
+    width, height = image.size
+    return width > 0 and height > 0 and width * height <= MAX_PIXELS
+
+
+def upright_draft(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The picture turned upright by its EXIF orientation, a JPEG decoded at the
+    smallest of 1/2, 1/4 or 1/8 scale that still covers ``size`` (much less memory
+    for big photos)."""
+    image.draft("RGB", size)
+    return ImageOps.exif_transpose(image)
+
+
 def make_thumbnail(fileobj: IO[bytes]) -> tuple[bytes, str] | None:
     """``(bytes, extension)`` of a thumbnail of the image in ``fileobj``, or ``None``.
 
@@ -51,35 +102,15 @@ def make_thumbnail(fileobj: IO[bytes]) -> tuple[bytes, str] | None:
     EXIF, so no GPS position). Images with transparency come out as PNG, the
     rest as JPEG. ``fileobj`` is read from the start and left open.
     """
-    try:
-        fileobj.seek(0)
-        # Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; turn the
-        # warning into an exception here so a bomb is refused, never decoded.
-        # (catch_warnings is process-wide; uploads run in worker processes.)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(fileobj) as image:
-                return _thumbnail(image)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        logger.info("No thumbnail: decompression bomb refused (%s)", exc)
-        return None
-    except Exception as exc:
-        # Corrupt or truncated files make Pillow's decoders raise OSError,
-        # SyntaxError, ValueError, EOFError, struct.error and more; a thumbnail
-        # is a convenience and must never turn an accepted upload into a 500.
-        logger.info("No thumbnail: image not decodable (%r)", exc)
-        return None
+    return decode_guarded(fileobj, use="thumbnail", decode=_thumbnail)
 
 
 def _thumbnail(image: Image.Image) -> tuple[bytes, str] | None:
-    width, height = image.size
-    if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
-        logger.info("No thumbnail: %dx%d px is over the limit", width, height)
+    if not within_limit(image):
+        logger.info("No thumbnail: %dx%d px is over the limit", *image.size)
         return None
-    # JPEG can decode at 1/2, 1/4 or 1/8 scale: much less memory for big photos.
     # The box is square, so a later 90° EXIF rotation still gets enough pixels.
-    image.draft("RGB", THUMBNAIL_SIZE)
-    upright = ImageOps.exif_transpose(image)
+    upright = upright_draft(image, THUMBNAIL_SIZE)
     has_alpha = upright.mode in ("RGBA", "LA", "PA") or (
         upright.mode == "P" and "transparency" in upright.info
     )
