@@ -465,7 +465,7 @@ def test_backfill_makes_missing_thumbnails_once(ticket, settings):
     # One SELECT of the image rows without a thumbnail, one UPDATE per thumbnail made.
     assert len(queries.captured_queries) == 2, [q["sql"] for q in queries.captured_queries]
 
-    assert first.getvalue().strip() == "made=1 not_decodable=1"
+    assert first.getvalue().strip() == "made=1 not_decodable=1 missing_files=0"
     old.refresh_from_db()
     assert old.thumbnail.name == f"evidence/{ticket.pk}/thumbs/{old.sha256}.jpg"
     assert thumbnail_image(old).size == (320, 107)
@@ -476,9 +476,24 @@ def test_backfill_makes_missing_thumbnails_once(ticket, settings):
     again = io.StringIO()
     call_command("evidence_thumbnails", stdout=again)
 
-    assert again.getvalue().strip() == "made=0 not_decodable=1"
+    assert again.getvalue().strip() == "made=0 not_decodable=1 missing_files=0"
     assert Evidence.objects.get(pk=old.pk).thumbnail.name == old.thumbnail.name
     assert stored_files(settings) == files  # nothing made twice
+
+
+def test_backfill_counts_a_file_missing_from_storage_and_goes_on(ticket, settings):
+    from tickets.services.evidence import evidence_thumbnails_backfill
+
+    lost = make_evidence(ticket, name="lost.png", content=image_bytes())
+    kept = make_evidence(ticket, name="kept.png", content=image_bytes(320, 240))
+    Evidence.objects.filter(pk__in=[lost.pk, kept.pk]).update(thumbnail="")
+    lost.file.storage.delete(lost.file.name)
+
+    result = evidence_thumbnails_backfill()
+
+    assert (result.made, result.failed, result.missing) == (1, 0, 1)
+    assert not Evidence.objects.get(pk=lost.pk).thumbnail
+    assert Evidence.objects.get(pk=kept.pk).thumbnail
 
 
 def test_backfill_keeps_the_thumbnail_another_run_stored_first(ticket, settings):

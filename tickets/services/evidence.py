@@ -127,6 +127,7 @@ def _evidence_store(
 class ThumbnailBackfill:
     made: int = 0
     failed: int = 0
+    missing: int = 0
 
 
 class CheckedFile(NamedTuple):
@@ -197,7 +198,9 @@ def evidence_thumbnails_backfill(*, items: Iterable[Evidence] | None = None) -> 
 
     Idempotent: a file that has a thumbnail is left alone, and each one is stored
     by a conditional update, so two runs at once never both keep one. A file that
-    cannot be decoded stays without (``failed``) and is tried again next run.
+    cannot be decoded stays without (``failed``), and a file missing from storage
+    (``missing``) is counted and skipped, like the fingerprint backfill's; both are
+    tried again next run.
     """
     if items is None:
         items = (
@@ -206,12 +209,16 @@ def evidence_thumbnails_backfill(*, items: Iterable[Evidence] | None = None) -> 
             .order_by("pk")
             .iterator(chunk_size=500)
         )
-    made = failed = 0
+    made = failed = missing = 0
     for item in items:
         if item.thumbnail or not item.content_type.startswith("image/"):
             continue
-        with item.file.open("rb") as original:
-            thumbnail = make_thumbnail(original)
+        try:
+            with item.file.open("rb") as original:
+                thumbnail = make_thumbnail(original)
+        except OSError:
+            missing += 1
+            continue
         if thumbnail is None:
             failed += 1
             continue
@@ -224,4 +231,4 @@ def evidence_thumbnails_backfill(*, items: Iterable[Evidence] | None = None) -> 
             made += 1
         else:
             item.thumbnail.delete(save=False)  # another run (or a deletion) got there first
-    return ThumbnailBackfill(made=made, failed=failed)
+    return ThumbnailBackfill(made=made, failed=failed, missing=missing)

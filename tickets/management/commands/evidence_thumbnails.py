@@ -11,4 +11,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = evidence_thumbnails_backfill()
-        self.stdout.write(f"made={result.made} not_decodable={result.failed}")
+        self.stdout.write(
+            f"made={result.made} not_decodable={result.failed} missing_files={result.missing}"
+        )
