@@ -16,7 +16,7 @@ from tickets.admin import ServiceWrittenAdmin
 from .events import EVENT_TYPES, event_type_choices
 from .models import Subscriber, WebhookAttempt
 from .services import (
-    subscriber_create,
+    subscriber_add,
     subscribers_pause,
     subscribers_resume,
     webhook_attempts_redeliver,
@@ -76,17 +76,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         # A new subscriber starts at the head of the stream (the service decides where).
-        created = subscriber_create(
-            name=obj.name, url=obj.url, event_types=obj.event_types, now=timezone.now()
-        )
-        obj.pk, obj.secret = created.pk, created.secret
-        obj.created_at, obj.cursor_txid, obj.cursor_event_id = (
-            created.created_at,
-            created.cursor_txid,
-            created.cursor_event_id,
-        )
-        obj._state.adding = False
-        obj._state.db = created._state.db
+        subscriber_add(obj, now=timezone.now())
 
     @admin.display(description=_("delivery"), ordering="paused_at")
     def delivery_state(self, obj: Subscriber):

@@ -63,11 +63,15 @@ def backoff(failures: int) -> timedelta:
 
 
 def subscriber_create(*, name: str, url: str, event_types=(), now: datetime | None = None):
-    """A new subscriber, positioned at the head of the stream: it receives the events that
-    become final from now on, not the history (GET /api/v1/events serves that)."""
-    subscriber = Subscriber(
-        name=name, url=url, event_types=list(event_types), created_at=now or timezone.now()
-    )
+    """A new subscriber, positioned at the head of the stream (``subscriber_add``)."""
+    return subscriber_add(Subscriber(name=name, url=url, event_types=list(event_types)), now=now)
+
+
+def subscriber_add(subscriber: Subscriber, *, now: datetime | None = None) -> Subscriber:
+    """Save a subscriber built by the caller (the admin's form) positioned at the head of
+    the stream: it receives the events that become final from now on, not the history
+    (GET /api/v1/events serves that)."""
+    subscriber.created_at = now or timezone.now()
     subscriber.full_clean()
     subscriber.cursor_txid, subscriber.cursor_event_id = feed_head()
     subscriber.save()
