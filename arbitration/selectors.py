@@ -169,7 +169,7 @@ def ticket_evidence_flags(*, ticket: Ticket) -> list[EvidenceFlag]:
     return list(
         EvidenceFlag.objects.filter(ticket=ticket)
         .select_related("evidence", "matched_evidence", "matched_ticket__store")
-        .order_by("-cross_store", "reason", "distance", "pk")
+        .order_by(*EvidenceFlag.ranking())
     )
 
 

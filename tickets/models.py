@@ -5,7 +5,7 @@ from datetime import date, time, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils.timezone import localtime
 from django.utils.translation import get_language, gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -1001,7 +1001,8 @@ class EvidenceFlag(models.Model):
     class Meta:
         verbose_name = _("evidence flag")
         verbose_name_plural = _("evidence flags")
-        ordering = ["-cross_store", "reason", "distance", "pk"]
+        # Read in rank order where it matters (``ranking``); this is only a stable default.
+        ordering = ["pk"]
         constraints = [
             # One row per pair and one early-date row per file: the backfill may run again.
             models.UniqueConstraint(
@@ -1018,6 +1019,28 @@ class EvidenceFlag(models.Model):
 
     def __str__(self):
         return f"{self.evidence_id}: {self.get_reason_display()}"
+
+    # How flags rank wherever they are listed: another store's first; then the same
+    # file, a near copy (the closest first), an early capture date.
+    REASON_RANK = {Reason.EXACT: 0, Reason.NEAR: 1, Reason.EARLY_DATE: 2}
+
+    def rank_key(self) -> tuple:
+        """The rank in Python (flags not yet saved)."""
+        return (
+            not self.cross_store,
+            self.REASON_RANK[self.reason],
+            self.distance or 0,
+            self.pk or 0,
+        )
+
+    @classmethod
+    def ranking(cls) -> list:
+        """The same rank as an ``order_by``."""
+        reason = Case(
+            *(When(reason=reason, then=Value(rank)) for reason, rank in cls.REASON_RANK.items()),
+            output_field=models.IntegerField(),
+        )
+        return [F("cross_store").desc(), reason, F("distance").asc(nulls_first=True), "pk"]
 
 
 class ApiIdempotencyKey(models.Model):

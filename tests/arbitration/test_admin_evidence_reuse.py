@@ -17,6 +17,7 @@ from tests.factories import (
     MembershipFactory,
     TicketFactory,
     image_bytes,
+    make_evidence,
     picture,
     staff_user,
 )
@@ -199,3 +200,55 @@ def test_merchant_never_sees_the_flags_or_the_other_stores_ticket(client, reused
             assert secret not in body
         for word in ("reuse", "Near copy", "another store", "64 bits", "重复", "复用"):
             assert word not in body
+
+
+def test_the_judge_page_lists_flags_in_the_services_rank(db):
+    """One rank for the flags, in SQL (the judge page) and in Python (the upload's cut):
+    another store's first, then the same file, a near copy (closest first), an early date."""
+    from django.utils import timezone
+
+    from arbitration.selectors import ticket_evidence_flags
+
+    ticket = TicketFactory()
+    mine = TicketFactory(store=ticket.store)
+    theirs = TicketFactory()
+    item = make_evidence(ticket, name="a.png", content=b"\x89PNG\r\n\x1a\n a")
+
+    def matched(on, content):
+        return make_evidence(on, name="m.png", content=b"\x89PNG\r\n\x1a\n " + content)
+
+    Reason = EvidenceFlag.Reason
+    rows = {
+        "early": dict(reason=Reason.EARLY_DATE),
+        "near same store": dict(reason=Reason.NEAR, distance=5, on=mine, content=b"1"),
+        "exact same store": dict(reason=Reason.EXACT, on=mine, content=b"2"),
+        "near other store": dict(reason=Reason.NEAR, distance=3, on=theirs, content=b"3"),
+        "near other store, closer": dict(reason=Reason.NEAR, distance=1, on=theirs, content=b"4"),
+        "exact other store": dict(reason=Reason.EXACT, on=theirs, content=b"5"),
+    }
+    flags = {}
+    for label, row in rows.items():
+        on, content = row.pop("on", None), row.pop("content", None)
+        other = matched(on, content) if on else None
+        flags[label] = EvidenceFlag.objects.create(
+            ticket=ticket,
+            evidence=item,
+            matched_evidence=other,
+            matched_ticket=on,
+            cross_store=on is theirs,
+            created_at=timezone.now(),
+            **row,
+        )
+
+    listed = [flag.pk for flag in ticket_evidence_flags(ticket=ticket)]
+
+    expected = [
+        "exact other store",
+        "near other store, closer",
+        "near other store",
+        "exact same store",
+        "near same store",
+        "early",
+    ]
+    assert listed == [flags[label].pk for label in expected]
+    assert listed == [f.pk for f in sorted(flags.values(), key=EvidenceFlag.rank_key)]

@@ -136,9 +136,7 @@ def evidence_matches(*, item: Evidence, ticket: Ticket) -> list[EvidenceFlag]:
                 distance=distance,
             )
         )
-    found.sort(
-        key=lambda f: (not f.cross_store, f.reason != EvidenceFlag.Reason.EXACT, f.distance or 0)
-    )
+    found.sort(key=EvidenceFlag.rank_key)
     return found[:MAX_MATCHES]
 
 
