@@ -35,7 +35,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 from PIL import Image, ImageDraw
@@ -46,7 +46,7 @@ from tickets.models import Evidence, Policy, Ticket
 from tickets.services.evidence import evidence_upload
 from tickets.services.evidence_reuse import evidence_matches, taken_before
 
-from .bench_pages import percentile, require_scratch_postgres
+from .bench_pages import bulk_load, percentile, require_scratch_postgres
 
 STORE_PREFIX = "EB-"
 UPLOADER = "bench_evidence_uploader"
@@ -283,16 +283,8 @@ class Command(BaseCommand):
             "p_tm": policies["tmall"],
             "p_jd": policies["jd"],
         }
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            if cursor.fetchone()[0]:
-                # No per-row foreign-key triggers: every reference is read from its table.
-                cursor.execute("SET LOCAL session_replication_role = replica")
+        with bulk_load(["tickets_evidence"]) as cursor:
             cursor.execute(TRUNCATE)
-            indexes = self._secondary_indexes(cursor)
-            for index_name, _ in indexes:
-                cursor.execute(f"DROP INDEX {index_name}")
             cursor.execute(STORES_SQL, params)
             cursor.execute(TICKETS_SQL, params)
             cursor.execute("SELECT min(id), max(id) FROM tickets_ticket")
@@ -302,13 +294,6 @@ class Command(BaseCommand):
             self._copy_evidence(
                 cursor, rows=rows, tickets=(first, last), created=created, user=user.pk, rnd=rnd
             )
-            for _, definition in indexes:
-                cursor.execute(definition)
-        with connection.cursor() as cursor:
-            if connection.in_atomic_block:  # pytest's transaction: VACUUM cannot run there
-                cursor.execute("ANALYZE")
-            else:
-                cursor.execute("VACUUM (ANALYZE)")
 
     @staticmethod
     def _copy_evidence(cursor, *, rows, tickets, created, user, rnd) -> None:
@@ -348,18 +333,3 @@ class Command(BaseCommand):
                     + (350_000, "image/jpeg", user, uploaded_at, "", uploaded_at)
                     + (signed64(value), *dhash_bands(value), captured_at, False)
                 )
-
-    @staticmethod
-    def _secondary_indexes(cursor) -> list[tuple[str, str]]:
-        """(name, CREATE INDEX) of the evidence table's indexes no constraint owns."""
-        cursor.execute(
-            """
-            SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-            FROM pg_index AS i
-            WHERE i.indrelid = 'tickets_evidence'::regclass
-              AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c
-                              WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
-            ORDER BY 1
-            """
-        )
-        return cursor.fetchall()

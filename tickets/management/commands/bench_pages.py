@@ -20,6 +20,8 @@ import math
 import statistics
 import time
 import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -144,6 +146,61 @@ def require_scratch_postgres() -> None:
     name = connection.settings_dict["NAME"]
     if not scratch_database(name):
         raise CommandError(f"Refusing to truncate {name!r}: use a database named *_bench.")
+
+
+@contextmanager
+def bulk_load(tables: list[str], *, timed: Callable[[str, float], None] | None = None):
+    """A transaction to fill ``tables`` in bulk; yields its cursor. Every benchmark's seed
+    goes through it.
+
+    For this transaction only: memory for the index builds and, as superuser, no
+    per-row foreign-key triggers (the seeds read every reference from the referenced
+    table itself). The tables' secondary indexes are dropped for the load and built
+    again from the catalogue's own definitions after it: filling, then indexing, beats
+    growing the indexes row by row (the trigram GIN index above all) many times over.
+    Then VACUUM (ANALYZE), as autovacuum leaves a steady-state database (only ANALYZE
+    inside pytest's transaction). ``timed(label, seconds)`` hears of the last two steps.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        if cursor.fetchone()[0]:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        indexes = secondary_indexes(cursor, tables)
+        for name, _ in indexes:
+            cursor.execute(f"DROP INDEX {name}")
+        yield cursor
+        started = time.perf_counter()
+        for _, definition in indexes:
+            cursor.execute(definition)
+        if timed:
+            timed(f"{len(indexes)} indexes", time.perf_counter() - started)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:  # pytest's transaction: VACUUM cannot run there
+            cursor.execute("ANALYZE")
+        else:
+            cursor.execute("VACUUM (ANALYZE)")
+    if timed:
+        timed("vacuum, analyze", time.perf_counter() - started)
+
+
+def secondary_indexes(cursor, tables: list[str]) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of each index of ``tables`` that no primary-key,
+    unique or exclusion constraint owns, read from the catalogue (so a migration's
+    index is rebuilt exactly as it made it)."""
+    cursor.execute(
+        """
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index AS i
+        WHERE i.indrelid = ANY (%s::regclass[])
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c
+                          WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
+        ORDER BY 1
+        """,
+        [tables],
+    )
+    return cursor.fetchall()
 
 
 class Command(BaseCommand):
@@ -411,20 +468,13 @@ class Command(BaseCommand):
             "prefix": STORE_PREFIX,
             "big_code": BIG_STORE_CODE,
         }
-        with transaction.atomic(), connection.cursor() as cursor:
-            # Bulk-load settings for this transaction only: memory for the index builds,
-            # and (superuser) no per-row foreign-key triggers: every reference the
-            # statements write is read from the referenced table itself.
-            cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-            cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            if cursor.fetchone()[0]:
-                cursor.execute("SET LOCAL session_replication_role = replica")
+
+        def timed(label: str, took: float) -> None:
+            if steps:
+                self.stdout.write(f"  {label:<16}{'':>17} {took:7.1f} s")
+
+        with bulk_load(BULK_TABLES, timed=timed) as cursor:
             self._step(cursor, "truncate", TRUNCATE, params, steps)
-            # Filling tables and then building their indexes beats growing the indexes
-            # row by row (above all the trigram GIN index of the search), many times over.
-            indexes = self._secondary_indexes(cursor, BULK_TABLES)
-            for name, _ in indexes:
-                cursor.execute(f"DROP INDEX {name}")
             for step, sql in SEED_STEPS:
                 self._step(cursor, step, sql, params, steps)
                 if step == "stores":
@@ -432,23 +482,6 @@ class Command(BaseCommand):
                         "SELECT id FROM merchants_store WHERE code = %s", [BIG_STORE_CODE]
                     )
                     params["big_id"] = cursor.fetchone()[0]
-            started = time.perf_counter()
-            for _, definition in indexes:
-                cursor.execute(definition)
-            if steps:
-                took = time.perf_counter() - started
-                label = f"{len(indexes)} indexes"
-                self.stdout.write(f"  {label:<16}{'':>17} {took:7.1f} s")
-        started = time.perf_counter()
-        with connection.cursor() as cursor:
-            if connection.in_atomic_block:  # pytest's transaction: VACUUM cannot run there
-                cursor.execute("ANALYZE")
-            else:
-                # As autovacuum leaves a steady-state database: statistics and visibility map.
-                cursor.execute("VACUUM (ANALYZE)")
-        if steps:
-            took = time.perf_counter() - started
-            self.stdout.write(f"  {'vacuum, analyze':<16}{'':>17} {took:7.1f} s")
 
     def _step(self, cursor, step: str, sql: str, params: dict, steps: bool) -> None:
         started = time.perf_counter()
@@ -456,24 +489,6 @@ class Command(BaseCommand):
         if steps:
             took = time.perf_counter() - started
             self.stdout.write(f"  {step:<16}{cursor.rowcount:>12,} rows {took:7.1f} s")
-
-    @staticmethod
-    def _secondary_indexes(cursor, tables: list[str]) -> list[tuple[str, str]]:
-        """(name, CREATE INDEX statement) of each index of ``tables`` that no primary-key,
-        unique or exclusion constraint owns, read from the catalogue (so a migration's
-        index is rebuilt exactly as it made it)."""
-        cursor.execute(
-            """
-            SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-            FROM pg_index AS i
-            WHERE i.indrelid = ANY (%s::regclass[])
-              AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c
-                              WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)
-            ORDER BY 1
-            """,
-            [tables],
-        )
-        return cursor.fetchall()
 
 
 # The large tables the seed fills: their secondary indexes are built after the rows.
