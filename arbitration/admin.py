@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import cache_control
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from merchants.clock import SHANGHAI
 from merchants.models import Platform
 from tickets import evidence as evidence_files
 from tickets.admin import LIST_PER_PAGE, ServiceWrittenAdmin
@@ -49,7 +50,7 @@ from .models import (
     Severity,
     Violation,
 )
-from .penalties import SHANGHAI, parse_month, settlement_close_month
+from .penalties import parse_month, settlement_close_month
 from .selectors import (
     QUEUE_ORDER,
     StorePoints,

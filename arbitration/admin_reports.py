@@ -16,9 +16,9 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from merchants.clock import SHANGHAI
 from merchants.models import Platform
 from tickets.admin import ServiceWrittenAdmin
-from tickets.dashboard_selectors import SHANGHAI
 
 from .exports import (
     CSV_CONTENT_TYPE,

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zlib import crc32
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -28,6 +27,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.clock import SHANGHAI
 from merchants.models import DailyOrderVolume, Platform, Store
 from tickets.bulk import insert_rows
 from tickets.models import Ticket
@@ -36,7 +36,6 @@ from .models import PenaltyEntry, PenaltyPolicy, PenaltyRule, SettlementStatemen
 
 logger = logging.getLogger(__name__)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 

@@ -11,12 +11,12 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zlib import crc32
-from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Aggregate, Count, F, FloatField, Func, Q, Sum
 from django.utils import timezone
 
+from merchants.clock import SHANGHAI
 from merchants.models import DailyOrderVolume, Store
 from tickets.bulk import insert_rows
 from tickets.models import Reply, Ticket
@@ -26,7 +26,6 @@ from .penalties import penalties_apply
 
 logger = logging.getLogger(__name__)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Taobao 纠纷退款率 / Tmall 平台纠纷率: the last 30 days, this day included (SPEC.md).
 RATE_WINDOW_DAYS = 30
 REPORT_FIELDS = (

@@ -21,17 +21,17 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.clock import SHANGHAI
+
 from .models import DailyOrderVolume, Store
 
 # Paid orders are counted per Asia/Shanghai day (SPEC.md), so "the future" is too.
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_ROWS = 200_000
 # 200,000 rows of a 64-character store code and large numbers stay far below this.
 MAX_BYTES = 64 * 1024 * 1024

@@ -6,19 +6,18 @@ figures are SQL aggregates, never Python loops over tickets.
 
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from django.db.models import Case, Count, DateField, F, Q, QuerySet, Value, When
 from django.db.models.functions import TruncDate
 
 from arbitration.report_selectors import ReportDay, store_complete_reports
 from arbitration.reports import local_day_bounds
+from merchants.clock import SHANGHAI
 from merchants.models import Membership, Store
 
 from .models import Notification, Reply, ReplyTemplate, Ticket, TicketState
 
 # Days and weeks are cut at Asia/Shanghai midnight, never UTC midnight (SPEC.md, Zammad #5865).
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 NOTIFICATIONS_PAGE_SIZE = 25
 # The bell shows "99+" beyond this: counting stops there, so a store with a long

@@ -6,12 +6,9 @@ them imports another for a formatting helper.
 """
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
-
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def format_local(value: datetime, tz=None) -> str:

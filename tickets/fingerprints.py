@@ -21,9 +21,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import IO
-from zoneinfo import ZoneInfo
 
 from PIL import Image
+
+from merchants.clock import SHANGHAI
 
 from .thumbnails import decode_guarded, upright_draft, within_limit
 
@@ -63,7 +64,6 @@ MIN_CONTRAST = 8
 
 # Phones write local time without a zone (OffsetTimeOriginal is recent, EXIF 2.31);
 # merchants and consumers are in China, so a bare EXIF time is Beijing time.
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # EXIF tags (CIPA DC-008): DateTime lives in IFD0, the others in the Exif sub-IFD.
 _EXIF_IFD = 0x8769

@@ -8,8 +8,10 @@ from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from merchants.clock import SHANGHAI
+
 from . import sla
-from .durations import BEIJING, format_local, format_offset
+from .durations import format_local, format_offset
 from .models import (
     ContactAttempt,
     EventAction,
@@ -201,7 +203,7 @@ def timeline_entries(*, ticket: Ticket) -> list[TimelineEntry]:
             if payload.get("new_due_at"):
                 due = datetime.fromisoformat(payload["new_due_at"])
                 details.append(
-                    _("New due time: %(due)s (Beijing time)") % {"due": format_local(due, BEIJING)}
+                    _("New due time: %(due)s (Beijing time)") % {"due": format_local(due, SHANGHAI)}
                 )
             reason = reason and _("The platform's note: %(note)s") % {"note": reason}
         elif event.action == EventAction.EXEMPTION_REJECTED:

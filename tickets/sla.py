@@ -1,7 +1,8 @@
 """Ticket deadlines: the SLA clock.
 
 This module is deliberately *pure*: it imports only the standard library
-(datetime, zoneinfo, dataclasses), never touches Django or the database and
+(datetime, zoneinfo, dataclasses) and the platforms' zone (merchants.clock, a
+constant), never touches Django or the database and
 never reads the current time. Every instant it reasons about is passed in by
 the caller. That keeps the deadline rules testable with plain datetimes (and
 property-based tests) and with frozen time, and lets the same code serve the
@@ -24,6 +25,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
+
+from merchants.clock import SHANGHAI
 
 __all__ = [
     "CALENDAR",
@@ -121,7 +124,7 @@ class WorkingSchedule:
     """
 
     # JD: CRC high-risk working clock = 09:00–19:00 Asia/Shanghai, Monday to Sunday (SPEC.md)
-    tz: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    tz: ZoneInfo = SHANGHAI
     day_start: time = time(9, 0)
     day_end: time = time(19, 0)  # time(0, 0) means 24:00
     weekdays: frozenset[int] = frozenset(range(7))  # date.weekday(): Monday=0 … Sunday=6

@@ -16,12 +16,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.clock import SHANGHAI
 from merchants.services import store_check_member
 from tickets.models import EventAction, NotificationKind
 from tickets.services.common import field_error, require_perm, ticket_event_write, ticket_lock
 from tickets.services.evidence import evidence_file_check
 from tickets.services.notifications import (
-    BEIJING,
     format_local,
     merchant_language,
     notifications_decision,
@@ -278,7 +278,7 @@ def _appeal_title(number: str, decision: Judgment | Violation, overturn: bool) -
 def _after_overturn(*, decision: Judgment | Violation, store, now: datetime) -> None:
     """The decision's effects go: the closure flag its points raised now, the report
     days that counted it after commit (a back-fill of its window up to yesterday)."""
-    decided_day = _decided_at(decision).astimezone(BEIJING).date()
+    decided_day = _decided_at(decision).astimezone(SHANGHAI).date()
     if isinstance(decision, Judgment):
         # A liable judgment is in the rolling rate of the 30 days from its own.
         last = decided_day + timedelta(days=RATE_WINDOW_DAYS - 1)
@@ -293,4 +293,4 @@ def _after_overturn(*, decision: Judgment | Violation, store, now: datetime) -> 
 
 
 def appeal_deadline_text(deadline: datetime) -> str:
-    return format_local(deadline, BEIJING)
+    return format_local(deadline, SHANGHAI)

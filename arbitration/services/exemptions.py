@@ -8,11 +8,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.clock import SHANGHAI
 from tickets.models import ExemptionRequest, NotificationKind, TicketState
 from tickets.services.common import require_perm, require_state, ticket_event_write, ticket_lock
 from tickets.services.exemptions import exemption_minutes_valid, ticket_extend_due
 from tickets.services.notifications import (
-    BEIJING,
     format_local,
     format_offset,
     merchant_language,
@@ -69,7 +69,7 @@ def exemption_grant(
             facts = {
                 "number": ticket.number,
                 "granted": format_offset(granted),
-                "due": format_local(ticket.due_at, BEIJING),
+                "due": format_local(ticket.due_at, SHANGHAI),
                 "note": request.decision_note,
             }
             body = (
@@ -121,7 +121,7 @@ def exemption_reject(
             facts = {
                 "number": ticket.number,
                 "note": note,
-                "due": format_local(ticket.due_at, BEIJING),
+                "due": format_local(ticket.due_at, SHANGHAI),
             }
             body = " ".join(
                 (

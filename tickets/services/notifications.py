@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 from merchants.models import Membership, Store
 
 from ..bulk import insert_rows
-from ..durations import BEIJING, format_local, format_offset  # noqa: F401 - callers import them here too
+from ..durations import format_local, format_offset  # noqa: F401 - callers import them here too
 from ..models import Delivery, Notification, NotificationKind, Ticket
 from ..signals import deliveries_ready
 from .deliveries import CLAIM_TIMEOUT

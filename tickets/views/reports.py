@@ -24,8 +24,9 @@ from arbitration.exports import (
 )
 from arbitration.models import StoreDayReport
 from arbitration.report_selectors import store_reports
+from merchants.clock import SHANGHAI
 
-from ..dashboard_selectors import SHANGHAI, notifications_unread_count
+from ..dashboard_selectors import notifications_unread_count
 from .common import store_required
 
 FORMATS = {

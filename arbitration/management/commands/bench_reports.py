@@ -14,7 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 
-from arbitration.reports import SHANGHAI, report_day
+from arbitration.reports import report_day
+from merchants.clock import SHANGHAI
 from merchants.models import Store
 from tickets.management.commands.bench_pages import require_scratch_postgres
 from tickets.models import Policy, ReplyOption, Ticket
