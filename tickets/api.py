@@ -31,7 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from merchants.models import Store
 
-from .api_actions import OptionalIdempotencyKey, idempotent_response
+from .api_actions import OptionalIdempotencyKey, idempotent_response, replayed_header
 from .api_actions import router as actions_router
 from .api_schemas import (
     NON_FIELD,
@@ -243,6 +243,8 @@ def _http_errors(request: HttpRequest, exc: HttpError) -> HttpResponse:
         429: DetailOut,
     },
     operation_id="ticket_open",
+    # With a key, every answer of the intake is stored, refusals included.
+    openapi_extra=replayed_header(200, 201, 400, 409),
     summary="Open a ticket (idempotent on its number)",
     description=(
         "201 when the ticket is opened; 200 with the ticket already opened when the same "

@@ -68,6 +68,18 @@ IdempotencyKey = Annotated[str, Header(**_KEY_HEADER)]
 OptionalIdempotencyKey = Annotated[str | None, Header(None, **_KEY_HEADER)]
 
 
+def replayed_header(*statuses: int) -> dict:
+    """``openapi_extra`` declaring the replay header on the answers a key can replay."""
+    header = {
+        REPLAYED_HEADER: {
+            "description": "Present, with the value true, when this is the stored answer "
+            "to an earlier request with the same Idempotency-Key.",
+            "schema": {"type": "string", "enum": ["true"]},
+        }
+    }
+    return {"responses": {status: {"headers": header} for status in statuses}}
+
+
 def _responses(success) -> dict:
     return {
         200: success,
@@ -114,6 +126,7 @@ def idempotent_response(
 @router.post(
     "/tickets/{number}/confirm",
     response=_responses(TicketOut),
+    openapi_extra=replayed_header(200),
     operation_id="ticket_confirm",
     summary="Confirm a settled reply and close the ticket",
     description="CS confirms the store's reply (replied → closed). 409 unless replied.",
@@ -133,6 +146,7 @@ def ticket_confirm_view(request: HttpRequest, number: str, idempotency_key: Idem
 @router.post(
     "/tickets/{number}/object",
     response=_responses(TicketOut),
+    openapi_extra=replayed_header(200),
     operation_id="ticket_object",
     summary="The consumer objects to the reply: escalate the ticket",
     description=(
@@ -157,6 +171,7 @@ def ticket_object_view(
 @router.post(
     "/tickets/{number}/notes",
     response=_responses(TimelineEventOut),
+    openapi_extra=replayed_header(200),
     operation_id="ticket_note",
     summary="Add a CS note to the ticket's timeline",
     description="A staff note (at most 2,000 characters), on a ticket in any state.",
@@ -178,6 +193,7 @@ def ticket_note_view(
 @router.post(
     "/tickets/{number}/evidence",
     response=_responses(EvidenceOut),
+    openapi_extra=replayed_header(200),
     operation_id="ticket_evidence_add",
     summary="Attach the platform's own evidence file to the ticket",
     description=(

@@ -646,6 +646,8 @@ def test_every_action_is_documented_with_its_answers_and_its_key(client):
         assert {"200", "400", "401", "403", "404", "409", "422"} <= set(operation["responses"])
         (key,) = [p for p in operation["parameters"] if p["in"] == "header"]
         assert (key["name"], key["required"]) == ("Idempotency-Key", True)
+        assert "Idempotent-Replayed" in operation["responses"]["200"]["headers"]
+        assert "schema" in operation["responses"]["200"]["content"]["application/json"]
     timeline = document["paths"]["/api/v1/tickets/{number}/timeline"]["get"]
     assert {"200", "401", "404"} <= set(timeline["responses"])
     assert (
@@ -660,3 +662,6 @@ def test_every_action_is_documented_with_its_answers_and_its_key(client):
     assert [(p["name"], p.get("required", False)) for p in intake_key] == [
         ("Idempotency-Key", False)
     ]
+    intake = document["paths"]["/api/v1/tickets"]["post"]["responses"]
+    for status in ("200", "201", "400", "409"):
+        assert "Idempotent-Replayed" in intake[status]["headers"], status
