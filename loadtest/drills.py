@@ -467,6 +467,9 @@ class Cluster:
                 "-A",
                 "config",
                 "worker",
+                # The Procfile's queues: the webhooks run beside the sweeps' work.
+                "-Q",
+                "celery,webhooks",
                 "-P",
                 "prefork",
                 "-c",
