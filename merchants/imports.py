@@ -27,11 +27,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from merchants.clock import SHANGHAI
-
+from .clock import SHANGHAI
 from .models import DailyOrderVolume, Store
 
-# Paid orders are counted per Asia/Shanghai day (SPEC.md), so "the future" is too.
 MAX_ROWS = 200_000
 # 200,000 rows of a 64-character store code and large numbers stay far below this.
 MAX_BYTES = 64 * 1024 * 1024
@@ -124,6 +122,7 @@ def order_volumes_import(*, file, replace: bool = True) -> ImportResult:
     """
     columns, records = _read_table(_read_text(file))
     errors: list[RowError] = []
+    # Paid orders are counted per Asia/Shanghai day (SPEC.md), so "the future" is too.
     today = timezone.localdate(timezone=SHANGHAI)
     rows = [_parse_row(number, record, columns, today, errors) for number, record in records]
 

@@ -17,8 +17,6 @@ from merchants.models import Membership, Store
 
 from .models import Notification, Reply, ReplyTemplate, Ticket, TicketState
 
-# Days and weeks are cut at Asia/Shanghai midnight, never UTC midnight (SPEC.md, Zammad #5865).
-
 NOTIFICATIONS_PAGE_SIZE = 25
 # The bell shows "99+" beyond this: counting stops there, so a store with a long
 # backlog (a member who never opened the list) costs no more than one with a few.
@@ -58,6 +56,8 @@ def notification_is_unread(*, notification: Notification, seen_at: datetime | No
 
 def local_week(now: datetime) -> tuple[datetime, datetime]:
     """The Asia/Shanghai week (Monday 00:00 to the next Monday 00:00) holding ``now``."""
+    # Days and weeks are cut at Asia/Shanghai midnight, never UTC midnight
+    # (SPEC.md, Zammad #5865).
     monday = _monday(now.astimezone(SHANGHAI).date())
     return _midnight(monday), _midnight(monday + timedelta(days=7))
 

@@ -62,9 +62,6 @@ NEAR_DISTANCE = 7
 # other, so it gets no hash (the SHA-256 still finds exact copies).
 MIN_CONTRAST = 8
 
-# Phones write local time without a zone (OffsetTimeOriginal is recent, EXIF 2.31);
-# merchants and consumers are in China, so a bare EXIF time is Beijing time.
-
 # EXIF tags (CIPA DC-008): DateTime lives in IFD0, the others in the Exif sub-IFD.
 _EXIF_IFD = 0x8769
 _DATETIME = 0x0132
@@ -164,6 +161,8 @@ def _parse_exif_date(value, offset) -> datetime | None:
     match = _EXIF_DATE.match(value.strip("\x00"))
     if match is None:
         return None
+    # Phones write local time without a zone (OffsetTimeOriginal is recent, EXIF 2.31);
+    # merchants and consumers are in China, so a bare EXIF time is Beijing time.
     tz = SHANGHAI
     if isinstance(offset, bytes):
         offset = offset.decode("ascii", "replace")
