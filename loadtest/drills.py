@@ -41,9 +41,9 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from loadtest.receiver import HttpReceiver
 from loadtest.soak import machine, out, stop_process, wait_http
 from tickets.bots import DELIVERY_KEY_HEADER
 
@@ -208,48 +208,26 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-class Receiver:
-    """The stores' group bot: answers like WeCom and counts the delivery keys it is sent."""
+WECOM_OK = b'{"errcode": 0, "errmsg": "ok"}'
 
-    def __init__(self, delay: float = 0.0):
-        self.delay = delay
-        self.keys: Counter = Counter()
-        self.lock = threading.Lock()
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if receiver.delay:
-                    time.sleep(receiver.delay)
-                with receiver.lock:
-                    receiver.keys[self.headers.get(DELIVERY_KEY_HEADER)] += 1
-                data = b'{"errcode": 0, "errmsg": "ok"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+class Receiver(HttpReceiver):
+    """The stores' group bot: answers like WeCom; the drill counts the delivery keys."""
 
-            def log_message(self, *args):
-                pass
+    def __init__(self):
+        super().__init__(lambda _: (200, WECOM_OK), path="/cgi-bin/webhook/send?key=d")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/webhook/send?key=d"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def keys(self) -> Counter:
+        """How often each delivery key was received."""
+        return Counter(request.headers.get(DELIVERY_KEY_HEADER) for request in self.recorded())
 
     def received(self) -> int:
-        with self.lock:
-            return len(self.keys)
+        """Distinct delivery keys received so far."""
+        return len(self.keys())
 
     def reset(self, delay: float = 0.0) -> None:
-        with self.lock:
-            self.keys.clear()
+        self.clear()
         self.delay = delay
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --- the database, seen from outside the processes ----------------------------------------
@@ -393,8 +371,7 @@ def deliveries(db: Db, receiver: Receiver, expected: int) -> Row:
         "SELECT key, count(*) OVER (PARTITION BY split_part(key, ':', 2), channel) "
         "FROM tickets_delivery"
     )
-    with receiver.lock:
-        keys = Counter(receiver.keys)
+    keys = receiver.keys()
     received = [key for key, _ in rows if keys.get(key)]
     doubled = sum(1 for _, copies in rows if copies > 1)
     lost = sum(1 for key, _ in rows if not keys.get(key)) + max(0, expected - len(rows))

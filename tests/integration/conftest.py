@@ -1,7 +1,6 @@
 """Receivers over 127.0.0.1 and events written the way the services write them."""
 
 import json
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -11,6 +10,7 @@ from django.db import transaction
 from integration.feed import feed_horizon
 from integration.models import Subscriber
 from integration.services import subscriber_create
+from loadtest.receiver import HttpReceiver
 from tests.factories import StoreFactory
 from tickets.models import TicketEvent
 from tickets.services.common import ticket_event_write
@@ -19,48 +19,26 @@ from tickets.services.intake import ticket_open
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 
 
-class Receiver:
-    """A tiny HTTP receiver: records each request and answers with the next scripted
-    status (then ``default``); ``statuses`` may be changed while it runs."""
+class Receiver(HttpReceiver):
+    """A webhook subscriber: answers with the next scripted status (then ``default``),
+    no body; ``statuses`` and ``delay`` may be changed while it runs."""
 
     def __init__(self, default: int = 204):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.requests: list[dict] = []
         self.statuses: list[int] = []
         self.default = default
-        self.delay = 0.0  # seconds before answering
-        outer = self
+        super().__init__(self._next, path="/hook")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append({"headers": dict(self.headers), "body": body})
-                status = outer.statuses.pop(0) if outer.statuses else outer.default
-                time.sleep(outer.delay)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format, *args):  # noqa: A002
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def _next(self, _request) -> tuple[int, bytes]:
+        with self.lock:
+            return (self.statuses.pop(0) if self.statuses else self.default), b""
 
     @property
     def events(self) -> list[dict]:
-        return [json.loads(request["body"]) for request in self.requests]
+        return [json.loads(request.body) for request in self.recorded()]
 
     @property
     def event_ids(self) -> list[str]:
         return [event["id"] for event in self.events]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

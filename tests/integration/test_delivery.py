@@ -48,7 +48,7 @@ def test_events_arrive_signed_in_order_once(make_receiver, store):
     opened = TicketEvent.objects.get(ticket=ticket, action="opened")
     assert receiver.event_ids == [f"evt_{e.pk}" for e in [opened, *notes]]
     first = receiver.requests[0]
-    headers, body = first["headers"], first["body"]
+    headers, body = first.headers, first.body
     assert headers["Content-Type"] == "application/json"
     assert headers["X-Xietong-Event-Id"] == f"evt_{opened.pk}"
     assert headers["X-Xietong-Event-Type"] == "ticket.opened"
@@ -296,7 +296,7 @@ def test_staff_send_an_attempt_again_as_a_redelivery(make_receiver, store):
     assert skipped == 0
     assert [(a.attempt, a.is_redelivery, a.status_code) for a in sent] == [(2, True, 204)]
     assert receiver.event_ids == [f"evt_{first.event_id}"] * 2
-    assert receiver.requests[1]["body"] == receiver.requests[0]["body"]
+    assert receiver.requests[1].body == receiver.requests[0].body
     assert Subscriber.objects.get().cursor == cursor  # the stream's position is untouched
     assert ticket.pk == first.event.ticket_id
 

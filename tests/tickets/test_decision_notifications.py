@@ -334,7 +334,7 @@ def test_deliveries_are_sent_after_commit_with_the_reasoning(django_capture_on_c
         with django_capture_on_commit_callbacks() as callbacks:
             judge(ticket)
         # Nothing is sent inside the transaction; the after-commit announcement sends it.
-        assert not mail.outbox and not bot.requests
+        assert not mail.outbox and not bot.messages
         for callback in callbacks:
             callback()
     finally:
@@ -344,7 +344,7 @@ def test_deliveries_are_sent_after_commit_with_the_reasoning(django_capture_on_c
     assert message.to == ["after-sales@example.com"]
     assert "merchant liable" in message.subject and REASONING in message.body
     assert ticket_link(ticket.pk) in message.body
-    ((_, payload),) = bot.requests
+    ((_, payload),) = bot.messages
     assert REASONING in payload["markdown"]["content"]
 
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import time_machine
 
+from loadtest.receiver import HttpReceiver
 from tests.factories import TUESDAY_10_SHANGHAI, StoreFactory
 from tickets import bots
 from tickets.models import Delivery
@@ -26,38 +27,22 @@ T0 = TUESDAY_10_SHANGHAI
 REMIND_AT = T0 + timedelta(hours=12)
 
 
-class FakeBot:
-    """Records each POST; answers with ``self.answer`` (JSON) and HTTP 200."""
+class FakeBot(HttpReceiver):
+    """A group bot: answers each POST with ``self.answer`` (JSON) and HTTP 200."""
 
     def __init__(self):
-        self.requests: list[tuple[str, dict]] = []
-        self.keys: list[str | None] = []  # each request's delivery key header
         self.answer: dict = {"errcode": 0, "errmsg": "ok"}
-        bot = self
+        super().__init__(lambda _: (200, json.dumps(self.answer).encode()))
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers["Content-Length"])
-                bot.requests.append((self.path, json.loads(self.rfile.read(length))))
-                bot.keys.append(self.headers.get("X-Xietong-Delivery"))
-                data = json.dumps(bot.answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    @property
+    def messages(self) -> list[tuple[str, dict]]:
+        """(path, JSON body) of each request, in order."""
+        return [(request.path, json.loads(request.body)) for request in self.recorded()]
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    @property
+    def keys(self) -> list[str | None]:
+        """Each request's delivery key header."""
+        return [request.headers.get(bots.DELIVERY_KEY_HEADER) for request in self.recorded()]
 
 
 @pytest.fixture
@@ -80,8 +65,8 @@ def test_wecom_bot_gets_a_markdown_message_with_the_ticket_link(
 ):
     store = StoreFactory(bot_kind="wecom", bot_url=f"{fake_bot.url}/cgi-bin/webhook/send?key=k1")
     ticket = remind(store, django_capture_on_commit_callbacks)
-    assert len(fake_bot.requests) == 1
-    path, body = fake_bot.requests[0]
+    assert len(fake_bot.messages) == 1
+    path, body = fake_bot.messages[0]
     assert path == "/cgi-bin/webhook/send?key=k1"
     assert body["msgtype"] == "markdown"
     assert ticket.number in body["markdown"]["content"]
@@ -96,7 +81,7 @@ def test_dingtalk_bot_request_is_signed(fake_bot, django_capture_on_commit_callb
         bot_kind="dingtalk", bot_url=f"{fake_bot.url}/robot/send?access_token=t", bot_secret=secret
     )
     remind(store, django_capture_on_commit_callbacks)
-    path, body = fake_bot.requests[0]
+    path, body = fake_bot.messages[0]
     query = parse_qs(urlparse(path).query)
     timestamp = query["timestamp"][0]
     expected = base64.b64encode(
@@ -114,7 +99,7 @@ def test_feishu_bot_signs_in_the_body(fake_bot, django_capture_on_commit_callbac
         bot_kind="feishu", bot_url=f"{fake_bot.url}/open-apis/bot/v2/hook/x", bot_secret="fs"
     )
     remind(store, django_capture_on_commit_callbacks)
-    _, body = fake_bot.requests[0]
+    _, body = fake_bot.messages[0]
     assert body["msg_type"] == "post"
     expected = base64.b64encode(
         hmac.new(f"{body['timestamp']}\nfs".encode(), b"", hashlib.sha256).digest()
@@ -139,7 +124,7 @@ def test_a_refused_message_is_retried_with_backoff_then_sent_once(
     assert (
         delivery_send(delivery_id=delivery.pk, now=REMIND_AT + timedelta(seconds=10)) == "skipped"
     )
-    assert len(fake_bot.requests) == 1
+    assert len(fake_bot.messages) == 1
 
     fake_bot.answer = {"errcode": 0}
     later = REMIND_AT + backoff(1)
@@ -148,9 +133,9 @@ def test_a_refused_message_is_retried_with_backoff_then_sent_once(
     assert result.deliveries_queued == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("sent", 2)
-    assert len(fake_bot.requests) == 2
+    assert len(fake_bot.messages) == 2
     assert delivery_send(delivery_id=delivery.pk, now=later + timedelta(hours=1)) == "skipped"
-    assert len(fake_bot.requests) == 2
+    assert len(fake_bot.messages) == 2
     # Both attempts carry the delivery's key: a receiver can tell a repeat from news.
     assert fake_bot.keys == [delivery.key, delivery.key]
 
@@ -179,7 +164,7 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over(fake_bot):
     Delivery.objects.filter(pk=delivery.pk).update(status="sending", claimed_at=REMIND_AT)
     assert delivery_send(delivery_id=delivery.pk, now=REMIND_AT + timedelta(minutes=1)) == "skipped"
     assert delivery_send(delivery_id=delivery.pk, now=REMIND_AT + timedelta(minutes=6)) == "sent"
-    assert len(fake_bot.requests) == 1
+    assert len(fake_bot.messages) == 1
 
 
 def test_bot_answers_are_judged_by_their_json():
