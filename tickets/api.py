@@ -243,8 +243,8 @@ def _http_errors(request: HttpRequest, exc: HttpError) -> HttpResponse:
         429: DetailOut,
     },
     operation_id="ticket_open",
-    # With a key, every answer of the intake is stored, refusals included.
-    openapi_extra=replayed_header(200, 201, 400, 409),
+    # With a key, a success is stored and replayed; a refusal is not (idempotency.py).
+    openapi_extra=replayed_header(200, 201),
     summary="Open a ticket (idempotent on its number)",
     description=(
         "201 when the ticket is opened; 200 with the ticket already opened when the same "
