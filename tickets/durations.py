@@ -12,7 +12,9 @@ from django.utils.translation import gettext, ngettext
 
 
 def format_local(value: datetime, tz=None) -> str:
-    """Shown in Asia/Shanghai; pass ``tz`` when formatting thousands of rows."""
+    """In the active zone (Asia/Shanghai unless a view activated another), or in ``tz``:
+    notices that say "Beijing time" pass ``merchants.clock.SHANGHAI``, and passing it
+    also saves the lookup when formatting thousands of rows."""
     return value.astimezone(tz or timezone.get_current_timezone()).strftime("%Y-%m-%d %H:%M")
 
 

@@ -37,10 +37,10 @@ THUMBNAIL_SIZE = (320, 320)
 pictures on high-density screens."""
 
 MAX_PIXELS = 50_000_000
-"""Larger images get no thumbnail. A 48 MP phone photo fits; beyond that, a
-decoded PNG would take hundreds of MB for a 320 px picture. Pillow's own
-``Image.MAX_IMAGE_PIXELS`` check (a warning, then an error at twice the limit)
-still applies on top of this one."""
+"""Larger images get no thumbnail and no dHash (``within_limit``). A 48 MP phone
+photo fits; beyond that, a decoded PNG would take hundreds of MB for a 320 px picture.
+Pillow's own ``Image.MAX_IMAGE_PIXELS`` check (a warning, then an error at twice the
+limit) still applies on top of this one."""
 
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png"}
 """The content type of each extension :func:`make_thumbnail` returns."""
@@ -56,9 +56,10 @@ _JPEG_QUALITY = 85
 
 def decode_guarded(fileobj: IO[bytes], *, use: str, decode: Callable[[Image.Image], T]) -> T | None:
     """``decode(image)`` of the image in ``fileobj`` (read from the start, left open),
-    or ``None`` when it is a decompression bomb or cannot be decoded: the one guard
-    every use of an uploaded picture goes through (thumbnails, fingerprints). ``use``
-    names what is not made, in the log.
+    or ``None`` when it is a decompression bomb or cannot be decoded: the guard every
+    decode of an uploaded picture goes through (thumbnails, fingerprints; the upload
+    check ``is_decompression_bomb`` reads the header only). ``use`` names what is not
+    made, in the log.
 
     Pillow only *warns* between ``Image.MAX_IMAGE_PIXELS`` and twice that; the warning
     is an error here, so a bomb is refused, never decoded. (catch_warnings is

@@ -16,6 +16,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from merchants.clock import SHANGHAI
 from merchants.models import Membership, Store
 
 from ..bulk import insert_rows
@@ -48,7 +49,6 @@ DELIVERY_FIELDS = (
 )
 
 
-# Decisions name the merchant's new deadline in Beijing time whatever zone is active.
 TITLE_MAX = Notification._meta.get_field("title").max_length
 
 
@@ -76,7 +76,8 @@ def notifications_escalated(*, rows: Iterable, now: datetime) -> None:
     by_store: dict[int, list] = {}
     for row in rows:
         by_store.setdefault(row.store_id, []).append(row)
-    tz = timezone.get_current_timezone()
+    # Deadlines in the notices are Beijing time whatever zone is active (the platforms').
+    tz = SHANGHAI
     notifications = []
     for store_id, store_rows in by_store.items():
         if len(store_rows) == 1:
@@ -121,7 +122,7 @@ def notifications_reminders(
         "platform intervention."
     )
     lefts: dict[int, str] = {}
-    tz = timezone.get_current_timezone()
+    tz = SHANGHAI  # the body says "(Beijing time)" whatever zone is active
     for row in rows:
         store = stores[row.store_id]
         left = lefts.get(row.offset_minutes)
