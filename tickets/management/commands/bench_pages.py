@@ -150,8 +150,9 @@ def require_scratch_postgres() -> None:
 
 @contextmanager
 def bulk_load(tables: list[str], *, timed: Callable[[str, float], None] | None = None):
-    """A transaction to fill ``tables`` in bulk; yields its cursor. Every benchmark's seed
-    goes through it.
+    """A transaction to fill ``tables`` in bulk; yields its cursor. The seeds of
+    bench_pages and bench_evidence go through it (bench_sweep's and bench_reports' are
+    small or seed-then-index already).
 
     For this transaction only: memory for the index builds and, as superuser, no
     per-row foreign-key triggers (the seeds read every reference from the referenced
