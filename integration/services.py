@@ -62,11 +62,6 @@ def backoff(failures: int) -> timedelta:
     )
 
 
-def subscriber_create(*, name: str, url: str, event_types=(), now: datetime | None = None):
-    """A new subscriber, positioned at the head of the stream (``subscriber_add``)."""
-    return subscriber_add(Subscriber(name=name, url=url, event_types=list(event_types)), now=now)
-
-
 def subscriber_add(subscriber: Subscriber, *, now: datetime | None = None) -> Subscriber:
     """Save a subscriber built by the caller (the admin's form) positioned at the head of
     the stream: it receives the events that become final from now on, not the history

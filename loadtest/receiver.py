@@ -38,9 +38,11 @@ class HttpReceiver:
                 request = Received(self.path, self.headers, body)
                 with receiver.lock:
                     receiver.requests.append(request)
+                # The answer is decided on arrival (a scripted status is taken in order),
+                # and sent after the delay.
+                status, data = receiver.respond(request)
                 if receiver.delay:
                     time.sleep(receiver.delay)
-                status, data = receiver.respond(request)
                 self.send_response(status)
                 if data:
                     self.send_header("Content-Type", "application/json")

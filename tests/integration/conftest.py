@@ -9,7 +9,7 @@ from django.db import transaction
 
 from integration.feed import feed_horizon
 from integration.models import Subscriber
-from integration.services import subscriber_create
+from integration.services import subscriber_add
 from loadtest.receiver import HttpReceiver
 from tests.factories import StoreFactory
 from tickets.models import TicketEvent
@@ -89,4 +89,4 @@ def settle(timeout: float = 60) -> None:
 
 def subscribe(url: str, name: str = "cs", event_types=()) -> Subscriber:
     settle()
-    return subscriber_create(name=name, url=url, event_types=event_types, now=NOW)
+    return subscriber_add(Subscriber(name=name, url=url, event_types=list(event_types)), now=NOW)

@@ -67,6 +67,18 @@ def test_adding_a_subscriber_starts_it_at_the_head_with_a_secret(admin_client):
     assert subscriber.cursor == feed_head()
 
 
+def test_a_subscriber_added_inactive_stays_inactive(admin_client):
+    response = admin_client.post(
+        reverse("admin:integration_subscriber_add"),
+        {"name": "later", "url": "https://cs.example.com/hooks/later", "event_types": []},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    subscriber = Subscriber.objects.get()
+    assert subscriber.is_active is False
+    assert subscriber.cursor == feed_head()
+
+
 def test_an_unknown_event_type_is_refused_and_nothing_saved(admin_client):
     response = admin_client.post(
         reverse("admin:integration_subscriber_add"),
