@@ -107,8 +107,9 @@ def store_members(*, store) -> list:
     return list(store.memberships.select_related("user").order_by("role", "user__username"))
 
 
-def ticket_detail(*, ticket_id: int, store) -> Ticket:
-    """One ticket with everything its page shows, in a fixed number of queries."""
+def ticket_detail(*, ticket_id: int, store) -> Ticket | None:
+    """One of the store's tickets with everything its page shows, in a fixed number of
+    queries; None when the store has no such ticket."""
     return (
         tickets_with_clock(Ticket.objects.filter(pk=ticket_id, store=store))
         .select_related("assignee", "merchant_reply__option", "merchant_reply__replied_by")
@@ -124,7 +125,7 @@ def ticket_detail(*, ticket_id: int, store) -> Ticket:
             Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by")),
             Prefetch("exemptions", queryset=ExemptionRequest.objects.order_by("-requested_at")),
         )
-        .get()
+        .first()
     )
 
 

@@ -38,6 +38,8 @@ SECTION_TEMPLATES = {
 
 def _context(request, ticket_id: int, **forms) -> dict:
     ticket = ticket_detail(ticket_id=ticket_id, store=request.store)
+    if ticket is None:  # another store's id gets the same 404 as none: ids don't leak
+        raise Http404
     options = list(reply_options_for(platform=ticket.store.platform))
     members = store_members(store=request.store)
     is_owner = request.membership.role == "owner"
@@ -110,7 +112,7 @@ def _respond(request, ticket_id: int, section: str, *, ok: bool, **forms):
 
 @store_required
 def ticket_page(request, pk: int):
-    store_ticket_or_404(request, pk)
+    # One read of the ticket: _context's is the store's ticket or a 404.
     return render(request, "tickets/ticket.html", _context(request, pk))
 
 
