@@ -358,6 +358,9 @@ WEBHOOK_CLAIM_TIMEOUT_SECONDS = env.int("WEBHOOK_CLAIM_TIMEOUT_SECONDS", default
 WEBHOOK_BACKOFF_BASE_SECONDS = env.int("WEBHOOK_BACKOFF_BASE_SECONDS", default=10)
 WEBHOOK_BACKOFF_MAX_SECONDS = env.int("WEBHOOK_BACKOFF_MAX_SECONDS", default=3600)
 WEBHOOK_PAUSE_AFTER_FAILURES = env.int("WEBHOOK_PAUSE_AFTER_FAILURES", default=8)
+# The event feed waits behind any transaction of the server that is still open (never
+# skips: integration/feed.py); one open longer than this is logged every minute, by pid.
+FEED_STALL_WARN_SECONDS = env.int("FEED_STALL_WARN_SECONDS", default=300)
 # Ops who hear of a paused subscriber (mail_admins): ADMINS=ops@example.com,oncall@example.com
 ADMINS = [(email, email) for email in env.list("ADMINS", default=[])]
 # Webhook runs wait on other people's servers: their own queue, so a burst of them never
@@ -369,6 +372,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integration.tasks.webhook_dispatch",
         "schedule": WEBHOOK_DISPATCH_INTERVAL_SECONDS,
         "options": {"expires": WEBHOOK_DISPATCH_INTERVAL_SECONDS},
+    },
+    "feed-watch": {
+        "task": "integration.tasks.feed_watch",
+        "schedule": 60,
+        "options": {"expires": 60},
     },
     "sweep-deadlines": {
         "task": "tickets.tasks.sweep_deadlines",

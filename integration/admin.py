@@ -4,7 +4,10 @@ Actions are thin callers of integration.services; lists load their relations up 
 (list_select_related), so a page costs the same number of queries for 1 row or 100.
 """
 
+from datetime import timedelta
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
@@ -12,8 +15,10 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from tickets.admin import ServiceWrittenAdmin
+from tickets.durations import duration_text
 
 from .events import EVENT_TYPES, event_type_choices
+from .feed import feed_blockers
 from .models import Subscriber, WebhookAttempt
 from .services import (
     subscriber_add,
@@ -63,6 +68,27 @@ class SubscriberAdmin(admin.ModelAdmin):
         "next_attempt_at",
         "created_at",
     ]
+
+    def changelist_view(self, request, extra_context=None):
+        # Why nothing is delivered, when that is the reason: the feed waits behind it.
+        limit = timedelta(seconds=settings.FEED_STALL_WARN_SECONDS)
+        for blocker in feed_blockers(older_than=limit):
+            self.message_user(
+                request,
+                gettext(
+                    "Events wait behind a database transaction open for %(age)s: pid "
+                    "%(pid)d, database %(database)s, %(state)s. They are delivered, in order, "
+                    "once it ends."
+                )
+                % {
+                    "age": duration_text(blocker.age),
+                    "pid": blocker.pid,
+                    "database": blocker.database,
+                    "state": blocker.state,
+                },
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
 
     def get_fields(self, request, obj=None):
         fields = ["name", "url", "event_types", "is_active"]

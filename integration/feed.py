@@ -27,6 +27,7 @@ the order is id order, and there is no horizon.
 import base64
 import binascii
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection
 from django.db.models import Max, Q
@@ -84,6 +85,42 @@ def feed_horizon() -> int | None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
         return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class FeedBlocker:
+    """A transaction the horizon cannot pass: the events written after it wait."""
+
+    pid: int
+    database: str
+    user: str
+    state: str  # "active", "idle in transaction", …
+    age: timedelta  # since the transaction began
+    query: str  # its latest statement, cut to 200 characters
+
+
+def feed_blockers(*, older_than: timedelta) -> list[FeedBlocker]:
+    """Transactions holding the horizon back for longer than ``older_than``, the oldest
+    first: those that have written (they hold a transaction id), in *any* database of
+    the server, since transaction ids are server-wide. Empty on SQLite.
+
+    Other users' sessions show only to a superuser or a member of pg_read_all_stats."""
+    if not _ordered_by_txid():
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT pid, coalesce(datname, ''), coalesce(usename, ''), coalesce(state, ''),
+                   now() - xact_start, left(coalesce(query, ''), 200)
+            FROM pg_stat_activity
+            WHERE backend_xid IS NOT NULL
+              AND pid <> pg_backend_pid()
+              AND xact_start < now() - %s
+            ORDER BY xact_start
+            """,
+            [older_than],
+        )
+        return [FeedBlocker(*row) for row in cursor.fetchall()]
 
 
 def _final(queryset, horizon: int | None):

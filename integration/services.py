@@ -30,7 +30,15 @@ from tickets.services.deliveries import backoff as deliveries_backoff
 from tickets.services.deliveries import opener
 
 from .events import event_type
-from .feed import EVENT_RELATED, Position, feed_head, feed_read, position_of
+from .feed import (
+    EVENT_RELATED,
+    FeedBlocker,
+    Position,
+    feed_blockers,
+    feed_head,
+    feed_read,
+    position_of,
+)
 from .models import Subscriber, WebhookAttempt
 from .schemas import event_json
 from .signing import sign
@@ -328,3 +336,22 @@ def _answer(exc: urllib.error.HTTPError) -> str:
         return exc.read(MAX_ERROR).decode("utf-8", "replace").strip() or exc.reason
     except (OSError, http.client.HTTPException):
         return str(exc.reason)
+
+
+def feed_watch() -> list[FeedBlocker]:
+    """Warn, in the log, of each transaction that has held the event feed back for longer
+    than FEED_STALL_WARN_SECONDS: webhooks and GET /api/v1/events wait behind it (they
+    never skip), so ops must hear which session to end. Beat runs it every minute."""
+    blockers = feed_blockers(older_than=timedelta(seconds=settings.FEED_STALL_WARN_SECONDS))
+    for blocker in blockers:
+        logger.warning(
+            "The event feed waits behind transaction pid %d (database %r, user %r, %s, "
+            "open for %s): %s",
+            blocker.pid,
+            blocker.database,
+            blocker.user,
+            blocker.state,
+            blocker.age,
+            blocker.query,
+        )
+    return blockers

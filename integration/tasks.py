@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
+from .services import feed_watch as feed_watch_service
 from .services import subscriber_deliver, subscribers_due
 
 
@@ -24,3 +25,9 @@ def webhook_deliver(subscriber_id: int) -> None:
     run = subscriber_deliver(subscriber_id=subscriber_id, now=timezone.now())
     if run.more:
         webhook_deliver.delay(subscriber_id)
+
+
+@shared_task(ignore_result=True)
+def feed_watch() -> int:
+    """Beat runs this every minute: log what holds the event feed back, if anything."""
+    return len(feed_watch_service())
