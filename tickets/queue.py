@@ -328,27 +328,27 @@ def _open_by_time_left(
 class _Found(NamedTuple):
     pk: int
     state: str
-    due_at: datetime
-    created_at: datetime
+    at: datetime  # the sort's time: created_at for the "created" sorts, else due_at
     policy_id: int
+
+
+def _found_time(sort: str) -> str:
+    """The one time column a match is read with (a common name's search reads ~300):
+    the sort's own, or due_at for "time left"."""
+    return _ORDER[sort][0].lstrip("-") if sort in _ORDER else "due_at"
 
 
 def _in_memory_order(found: list[_Found], *, sort: str, policies: list[Policy], now: datetime):
     """Every match of a search, in the order the SQL path gives a tab (``_ORDER``, or
     open tickets by time left, then the rest by ``_REST_ORDER``)."""
     if sort in _ORDER:
-        field = _ORDER[sort][0].lstrip("-")
         descending = _ORDER[sort][0].startswith("-")
-        return [
-            f.pk for f in sorted(found, key=lambda f: (getattr(f, field), f.pk), reverse=descending)
-        ]
+        return [f.pk for f in sorted(found, key=lambda f: (f.at, f.pk), reverse=descending)]
     key = _time_left_key(policies=policies, now=now)
-    open_found = sorted(
-        key(f.pk, f.due_at, f.policy_id) for f in found if f.state == TicketState.OPEN
-    )
+    open_found = sorted(key(f.pk, f.at, f.policy_id) for f in found if f.state == TicketState.OPEN)
     rest = sorted(
         (f for f in found if f.state != TicketState.OPEN),
-        key=lambda f: (f.due_at, f.pk),
+        key=lambda f: (f.at, f.pk),
         reverse=True,
     )
     return [pk for *_, pk in open_found] + [f.pk for f in rest]
@@ -394,7 +394,7 @@ def queue_page(
         found = [
             _Found(*row)
             for row in queryset.order_by().values_list(
-                "pk", "state", "due_at", "created_at", "policy_id"
+                "pk", "state", _found_time(sort), "policy_id"
             )[: limit + 1]
         ]
         count = len(found)
