@@ -17,18 +17,17 @@ from tests.factories import (
     TicketFactory,
     UserFactory,
     make_evidence,
+    replied_ticket,
     staff_user,
 )
 from tickets.models import (
     ExemptionRequest,
-    ReplyOption,
     Ticket,
     TicketEvent,
     TicketState,
 )
-from tickets.services.contacts import contact_log
 from tickets.services.exemptions import exemption_request
-from tickets.services.lifecycle import ticket_escalate, ticket_reply
+from tickets.services.lifecycle import ticket_escalate
 
 pytestmark = pytest.mark.django_db
 
@@ -43,20 +42,6 @@ EXEMPTIONS_URL = "admin:tickets_exemptionrequest_changelist"
 def escalated_ticket(**kwargs) -> Ticket:
     ticket = TicketFactory(**kwargs)
     return ticket_escalate(ticket=ticket, user=None, now=ticket.due_at)
-
-
-def replied_ticket(code="settled", **kwargs) -> Ticket:
-    member = MembershipFactory()
-    ticket = TicketFactory(store=member.store, **kwargs)
-    contact_log(ticket=ticket, user=member.user, channel="phone", attempted_at=SOON, now=SOON)
-    return ticket_reply(
-        ticket=ticket,
-        user=member.user,
-        option=ReplyOption.objects.get(platform=ticket.store.platform, code=code),
-        remark="已与买家协商补发",
-        agreed_at=SOON,
-        now=SOON + timedelta(minutes=30),
-    )
 
 
 def snapshot(ticket) -> tuple:
