@@ -29,12 +29,11 @@ import random
 import statistics
 import tempfile
 import time
-import warnings
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
@@ -46,7 +45,7 @@ from tickets.models import Evidence, Policy, Ticket
 from tickets.services.evidence import evidence_upload
 from tickets.services.evidence_reuse import evidence_matches, taken_before
 
-from .bench_pages import bulk_load, percentile, require_scratch_postgres
+from .bench_pages import BenchCommand, bulk_load, percentile
 
 STORE_PREFIX = "EB-"
 UPLOADER = "bench_evidence_uploader"
@@ -138,7 +137,7 @@ def bench_picture(seed: int) -> bytes:
     return out.getvalue()
 
 
-class Command(BaseCommand):
+class Command(BenchCommand):
     help = "Seed N evidence rows and time the reuse lookup and the upload service (p50, p95)."
 
     def add_arguments(self, parser):
@@ -151,13 +150,7 @@ class Command(BaseCommand):
             "--skip-seed", action="store_true", help="re-measure the database as it is"
         )
 
-    def handle(self, *args, **options):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "No directory at", UserWarning)
-            self._run(options)
-
     def _run(self, options):
-        require_scratch_postgres()
         if options["lookups"] < 1 or options["uploads"] < 1:
             raise CommandError("--lookups and --uploads must be at least 1.")
         rnd = random.Random(options["seed"])

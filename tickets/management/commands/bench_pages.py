@@ -204,7 +204,22 @@ def secondary_indexes(cursor, tables: list[str]) -> list[tuple[str, str]]:
     return cursor.fetchall()
 
 
-class Command(BaseCommand):
+class BenchCommand(BaseCommand):
+    """A benchmark that requests pages or uploads through Django: on PostgreSQL, in a
+    scratch database, without WhiteNoise's "No directory at: staticfiles/" warning when
+    collectstatic never ran. Subclasses write ``_run(options)``."""
+
+    def handle(self, *args, **options):
+        require_scratch_postgres()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "No directory at", UserWarning)
+            self._run(options)
+
+    def _run(self, options):
+        raise NotImplementedError
+
+
+class Command(BenchCommand):
     help = "Seed a large store and time every dashboard and admin page (p50, p95, queries)."
 
     def add_arguments(self, parser):
@@ -229,14 +244,7 @@ class Command(BaseCommand):
             help="EXPLAIN ANALYZE the slowest query of the N slowest pages over the target",
         )
 
-    def handle(self, *args, **options):
-        with warnings.catch_warnings():
-            # WhiteNoise's "No directory at: staticfiles/" when collectstatic never ran.
-            warnings.filterwarnings("ignore", "No directory at", UserWarning)
-            self._run(options)
-
     def _run(self, options):
-        require_scratch_postgres()
         tickets, big, stores = options["tickets"], options["big_store"], options["stores"]
         if options["requests"] < 1:
             raise CommandError("--requests must be at least 1.")
