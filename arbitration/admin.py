@@ -29,11 +29,11 @@ from merchants.clock import SHANGHAI
 from merchants.models import Platform
 from tickets import evidence as evidence_files
 from tickets.admin import LIST_PER_PAGE, ServiceWrittenAdmin
+from tickets.durations import format_local
 from tickets.links import id_url
 from tickets.models import Evidence, Ticket, TicketEvent, TicketKind, TicketState
 from tickets.selectors import timeline_entries
 from tickets.services.common import require_state
-from tickets.services.notifications import format_local
 from tickets.thumbnails import thumbnail_content_type
 from tickets.views.common import stored_file_response
 

@@ -18,14 +18,11 @@ from django.utils.translation import gettext as _
 
 from merchants.clock import SHANGHAI
 from merchants.services import store_check_member
+from tickets.durations import format_local
 from tickets.models import EventAction, NotificationKind
 from tickets.services.common import field_error, require_perm, ticket_event_write, ticket_lock
 from tickets.services.evidence import evidence_file_check
-from tickets.services.notifications import (
-    format_local,
-    merchant_language,
-    notifications_decision,
-)
+from tickets.services.notifications import merchant_language, notifications_decision
 
 from ..models import Appeal, AppealEvidence, AppealPolicy, AppealState, Judgment, Violation
 from ..penalties import settlement_points_refresh

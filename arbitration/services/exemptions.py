@@ -9,15 +9,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from merchants.clock import SHANGHAI
+from tickets.durations import format_local, format_offset
 from tickets.models import ExemptionRequest, NotificationKind, TicketState
 from tickets.services.common import require_perm, require_state, ticket_event_write, ticket_lock
 from tickets.services.exemptions import exemption_minutes_valid, ticket_extend_due
-from tickets.services.notifications import (
-    format_local,
-    format_offset,
-    merchant_language,
-    notifications_decision,
-)
+from tickets.services.notifications import merchant_language, notifications_decision
 from tickets.services.reminders import reminders_reschedule
 
 

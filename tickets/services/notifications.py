@@ -20,7 +20,7 @@ from merchants.clock import SHANGHAI
 from merchants.models import Membership, Store
 
 from ..bulk import insert_rows
-from ..durations import format_local, format_offset  # noqa: F401 - callers import them here too
+from ..durations import format_local, format_offset
 from ..models import Delivery, Notification, NotificationKind, Ticket
 from ..signals import deliveries_ready
 from .deliveries import CLAIM_TIMEOUT
